@@ -1,0 +1,59 @@
+//! JSON responses: every answer of the component is `application/json`,
+//! errors in Django REST Framework's shapes.
+
+use serde_json::json;
+use spin_sdk::http::{Fields, OutgoingResponse, ResponseOutparam};
+use user_info::{DbError, InputError};
+
+pub struct JsonResponse {
+    status: u16,
+    body: Vec<u8>,
+    allow: Option<&'static str>,
+}
+
+impl JsonResponse {
+    pub fn new(status: u16, body: &impl serde::Serialize) -> Self {
+        let body = serde_json::to_vec(body).expect("serializable response body");
+        JsonResponse { status, body, allow: None }
+    }
+
+    pub fn detail(status: u16, detail: &str) -> Self {
+        Self::new(status, &json!({ "detail": detail }))
+    }
+
+    pub fn input_error(e: &InputError) -> Self {
+        let status = match e {
+            InputError::TooLarge { .. } => 413,
+            _ => 400,
+        };
+        Self::new(status, &e.to_json())
+    }
+
+    pub fn method_not_allowed(method: &str) -> Self {
+        JsonResponse {
+            allow: Some("GET, POST"),
+            ..Self::detail(405, &format!("Method \"{method}\" not allowed."))
+        }
+    }
+
+    /// Logs the cause (stderr reaches the host's logs) and answers without internals.
+    pub fn server_error(e: &DbError) -> Self {
+        eprintln!("user-http: database error: {e}");
+        Self::detail(500, "A server error occurred.")
+    }
+
+    pub async fn send(self, out: ResponseOutparam) {
+        let mut headers = vec![
+            ("content-type".to_owned(), b"application/json".to_vec()),
+            ("content-length".to_owned(), self.body.len().to_string().into_bytes()),
+        ];
+        if let Some(allow) = self.allow {
+            headers.push(("allow".to_owned(), allow.as_bytes().to_vec()));
+        }
+        let response = OutgoingResponse::new(Fields::from_list(&headers).expect("valid headers"));
+        response.set_status_code(self.status).expect("valid status");
+        if let Err(e) = out.set_with_body(response, self.body).await {
+            eprintln!("user-http: failed to write the response body: {e:?}");
+        }
+    }
+}

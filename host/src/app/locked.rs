@@ -1,0 +1,186 @@
+//! Loads the locked app (`spin.lock` JSON) that `spin up` hands a trigger
+//! plugin through `SPIN_LOCKED_URL`. The format grows between Spin releases,
+//! so every struct here ignores fields it does not know.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{App, ComponentDef, TriggerDef, VariableDecl};
+
+#[derive(Deserialize)]
+struct LockedApp {
+    #[serde(default)]
+    must_understand: Vec<String>,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+    #[serde(default)]
+    variables: BTreeMap<String, LockedVariable>,
+    #[serde(default)]
+    triggers: Vec<LockedTrigger>,
+    #[serde(default)]
+    components: Vec<LockedComponent>,
+}
+
+#[derive(Deserialize)]
+struct LockedVariable {
+    default: Option<String>,
+    #[serde(default)]
+    secret: bool,
+}
+
+#[derive(Deserialize)]
+struct LockedTrigger {
+    id: String,
+    trigger_type: String,
+    #[serde(default)]
+    trigger_config: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct LockedComponent {
+    id: String,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+    source: LockedSource,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    files: Vec<Value>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    dependencies: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct LockedSource {
+    source: Option<String>,
+}
+
+/// Features of the lock format this loader understands (`must_understand`).
+const UNDERSTOOD: &[&str] = &[];
+
+/// Reads the locked app at a `file://` URL.
+pub fn load(url: &str) -> Result<App> {
+    let path = file_url_to_path(url).with_context(|| format!("SPIN_LOCKED_URL {url:?}"))?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read locked app {}", path.display()))?;
+    parse(&text).with_context(|| format!("invalid locked app {}", path.display()))
+}
+
+pub fn parse(text: &str) -> Result<App> {
+    let locked: LockedApp = serde_json::from_str(text)?;
+    if let Some(feature) = locked.must_understand.iter().find(|f| !UNDERSTOOD.contains(&f.as_str())) {
+        bail!("the locked app requires feature {feature:?}, which this trigger does not understand");
+    }
+    let name = locked.metadata.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
+    let trigger_settings = match locked.metadata.get("triggers") {
+        Some(Value::Object(triggers)) => triggers
+            .iter()
+            .filter_map(|(ty, v)| v.as_object().map(|m| (ty.clone(), m.clone())))
+            .collect(),
+        _ => BTreeMap::new(),
+    };
+    let variables = locked
+        .variables
+        .into_iter()
+        .map(|(name, v)| (name, VariableDecl { default: v.default, secret: v.secret }))
+        .collect();
+
+    let mut components = BTreeMap::new();
+    for c in locked.components {
+        let source = match c.source.source.as_deref() {
+            Some(url) if url.starts_with("file://") => file_url_to_path(url)?,
+            Some(other) => bail!("component {:?}: unsupported source {other:?}", c.id),
+            None => bail!("component {:?}: only file sources are supported", c.id),
+        };
+        let list = |key: &str| -> Vec<String> {
+            c.metadata
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let mut unsupported: Vec<String> = ["key_value_stores", "ai_models", "allowed_outbound_hosts"]
+            .into_iter()
+            .filter(|key| !list(key).is_empty())
+            .map(str::to_owned)
+            .collect();
+        if !c.files.is_empty() {
+            unsupported.push("files".into());
+        }
+        if !c.dependencies.is_empty() {
+            unsupported.push("dependencies".into());
+        }
+        components.insert(
+            c.id.clone(),
+            ComponentDef {
+                databases: list("databases"),
+                id: c.id,
+                source,
+                config: c.config,
+                environment: c.env,
+                unsupported,
+            },
+        );
+    }
+
+    let triggers = locked
+        .triggers
+        .into_iter()
+        .map(|t| {
+            let component = t
+                .trigger_config
+                .get("component")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .with_context(|| format!("trigger {:?} names no component", t.id))?;
+            Ok(TriggerDef { id: t.id, trigger_type: t.trigger_type, component, config: t.trigger_config })
+        })
+        .collect::<Result<_>>()?;
+
+    Ok(App { name, variables, components, triggers, trigger_settings })
+}
+
+fn file_url_to_path(url: &str) -> Result<PathBuf> {
+    url::Url::parse(url)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
+        .with_context(|| format!("{url:?} is not a file:// URL"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../../../tests/fixtures/spin-4.0.2/spin.lock.json");
+
+    #[test]
+    fn reads_what_spin_4_0_2_wrote() {
+        let app = parse(FIXTURE).unwrap();
+        assert_eq!(app.name, "user-info-service");
+        assert_eq!(app.settings("kafka")["brokers"], "{{ kafka_brokers }}");
+        assert_eq!(app.variables["kafka_brokers"].default.as_deref(), Some("127.0.0.1:9092"));
+        assert_eq!(app.variables["api_token"].default, None);
+        let kafka = app.triggers_of("kafka").next().unwrap();
+        assert_eq!(kafka.component, "user-kafka");
+        assert_eq!(kafka.config["dead_letter_topic"], "user_service.dlq");
+        let component = app.runnable_component(kafka).unwrap();
+        assert_eq!(component.databases, ["default"]);
+        assert!(component.source.ends_with("user_kafka.wasm"));
+        assert_eq!(app.components["user-http"].config["api_token"], "{{ api_token }}");
+    }
+
+    #[test]
+    fn tolerates_unknown_fields_but_not_unknown_requirements() {
+        let grown = FIXTURE.replacen('{', "{\"some_future_field\": {\"x\": 1},", 1);
+        assert!(parse(&grown).is_ok());
+        let demanding = FIXTURE.replacen('{', "{\"must_understand\": [\"teleport\"],", 1);
+        assert!(parse(&demanding).unwrap_err().to_string().contains("teleport"));
+    }
+}

@@ -1,0 +1,264 @@
+//! Spin's SQLite host interface over rusqlite (bundled SQLite), with Spin's
+//! semantics: a component may open only the labels its `sqlite_databases`
+//! lists (else `access-denied`); unknown labels are `no-such-database`.
+//!
+//! Unlike Spin, which opens a new connection per `open`, connections are
+//! pooled per database and keep their prepared-statement caches; a connection
+//! goes back to the pool only outside any transaction (an open one is rolled
+//! back), so nothing leaks between instances. Within this process writes to a
+//! database pass one gate at a time, so concurrent writers queue instead of
+//! sleeping in SQLite's busy handler; across processes (this trigger beside
+//! Spin's HTTP trigger) SQLite's own locking with a busy timeout applies.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RawMutex};
+use rusqlite::types::{Value as RValue, ValueRef};
+
+/// How long a statement waits for another writer (in or out of process).
+const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle connections kept per database.
+const MAX_IDLE: usize = 64;
+
+/// A value crossing the interface (same shape in both interface versions).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+    Null,
+}
+
+/// The interface's error cases (same in both versions).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    NoSuchDatabase,
+    AccessDenied,
+    InvalidConnection,
+    Io(String),
+}
+
+pub struct QueryResult {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Every database this process serves, by label.
+pub struct Databases {
+    by_label: BTreeMap<String, Arc<Database>>,
+}
+
+struct Database {
+    /// `None`: in memory, a fresh one per connection, as in Spin.
+    path: Option<PathBuf>,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    write_gate: Arc<Mutex<()>>,
+}
+
+impl Databases {
+    /// `paths` maps each label to its file (`None` = in memory). Parent
+    /// directories are created, as Spin does.
+    pub fn new(paths: BTreeMap<String, Option<PathBuf>>) -> anyhow::Result<Self> {
+        for path in paths.values().flatten() {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        let by_label = paths
+            .into_iter()
+            .map(|(label, path)| {
+                let db = Database { path, idle: Mutex::new(Vec::new()), write_gate: Default::default() };
+                (label, Arc::new(db))
+            })
+            .collect();
+        Ok(Databases { by_label })
+    }
+
+    pub fn has(&self, label: &str) -> bool {
+        self.by_label.contains_key(label)
+    }
+
+    pub fn path_of(&self, label: &str) -> Option<&PathBuf> {
+        self.by_label.get(label)?.path.as_ref()
+    }
+
+    /// Runs `statements` against a database at startup (`--sqlite`).
+    pub fn run_startup_statement(&self, label: &str, sql: &str) -> anyhow::Result<()> {
+        let db = self.by_label.get(label).ok_or_else(|| anyhow::anyhow!("no database {label:?}"))?;
+        let conn = db.connect().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        conn.execute_batch(sql)?;
+        Ok(())
+    }
+
+    /// `open` of the interface, for a component allowed `allowed` labels.
+    pub fn open(&self, label: &str, allowed: &HashSet<String>) -> Result<Connection, Error> {
+        if !allowed.contains(label) {
+            return Err(Error::AccessDenied);
+        }
+        let db = self.by_label.get(label).ok_or(Error::NoSuchDatabase)?;
+        let pooled = db.idle.lock().pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => db.connect()?,
+        };
+        Ok(Connection { db: db.clone(), conn: Some(conn), gate: None })
+    }
+}
+
+impl Database {
+    fn connect(&self) -> Result<rusqlite::Connection, Error> {
+        let io = |e: rusqlite::Error| Error::Io(e.to_string());
+        let conn = match &self.path {
+            Some(path) => rusqlite::Connection::open(path).map_err(io)?,
+            None => rusqlite::Connection::open_in_memory().map_err(io)?,
+        };
+        conn.busy_timeout(LOCK_TIMEOUT).map_err(io)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        // As Spin: components may not ATTACH other files.
+        conn.authorizer(Some(|ctx: rusqlite::hooks::AuthContext<'_>| {
+            use rusqlite::hooks::{AuthAction, Authorization};
+            match ctx.action {
+                AuthAction::Attach { filename } if !matches!(filename, "" | ":memory:") => {
+                    Authorization::Deny
+                }
+                _ => Authorization::Allow,
+            }
+        }));
+        Ok(conn)
+    }
+}
+
+/// An open connection, the interface's `connection` resource.
+pub struct Connection {
+    db: Arc<Database>,
+    conn: Option<rusqlite::Connection>,
+    /// Held while this connection writes, or has a transaction open.
+    gate: Option<parking_lot::ArcMutexGuard<RawMutex, ()>>,
+}
+
+impl Connection {
+    pub fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
+        // SQLite calls block; tell tokio so other tasks move off this worker.
+        tokio::task::block_in_place(|| self.execute_blocking(sql, params))
+    }
+
+    fn execute_blocking(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
+        let io = |e: rusqlite::Error| Error::Io(e.to_string());
+        let conn = self.conn.as_ref().ok_or(Error::InvalidConnection)?;
+        let mut stmt = conn.prepare_cached(sql).map_err(io)?;
+        if self.gate.is_none() && (!stmt.readonly() || is_transaction_start(sql)) {
+            let gate = self.db.write_gate.try_lock_arc_for(LOCK_TIMEOUT).ok_or_else(|| {
+                Error::Io("database is locked (another writer in this process)".into())
+            })?;
+            self.gate = Some(gate);
+        }
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let params = params.into_iter().map(|v| match v {
+            Value::Integer(i) => RValue::Integer(i),
+            Value::Real(f) => RValue::Real(f),
+            Value::Text(s) => RValue::Text(s),
+            Value::Blob(b) => RValue::Blob(b),
+            Value::Null => RValue::Null,
+        });
+        let result = (|| {
+            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut values = Vec::with_capacity(columns.len());
+                for i in 0..columns.len() {
+                    values.push(match row.get_ref(i)? {
+                        ValueRef::Integer(v) => Value::Integer(v),
+                        ValueRef::Real(v) => Value::Real(v),
+                        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                        ValueRef::Null => Value::Null,
+                    });
+                }
+                out.push(values);
+            }
+            Ok(out)
+        })()
+        .map_err(io);
+        drop(stmt);
+        if conn.is_autocommit() {
+            self.gate = None;
+        }
+        Ok(QueryResult { columns, rows: result? })
+    }
+
+    pub fn last_insert_rowid(&self) -> i64 {
+        self.conn.as_ref().map_or(0, |c| c.last_insert_rowid())
+    }
+
+    pub fn changes(&self) -> u64 {
+        self.conn.as_ref().map_or(0, |c| c.changes())
+    }
+}
+
+fn is_transaction_start(sql: &str) -> bool {
+    let head = sql.trim_start().get(..5).unwrap_or("");
+    head.eq_ignore_ascii_case("begin") || head.eq_ignore_ascii_case("savep")
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        // An instance that ends mid-transaction must not hand it to the next.
+        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+            return; // a connection in an unknown state is closed, not pooled
+        }
+        self.gate = None;
+        if self.db.path.is_some() {
+            let mut idle = self.db.idle.lock();
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dbs(dir: &std::path::Path) -> Databases {
+        Databases::new(BTreeMap::from([
+            ("default".to_owned(), Some(dir.join("sqlite_db.db"))),
+            ("other".to_owned(), None),
+        ]))
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn access_rules_follow_spin() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = dbs(dir.path());
+        let allowed = HashSet::from(["default".to_owned(), "missing".to_owned()]);
+        assert!(dbs.open("default", &allowed).is_ok());
+        assert_eq!(dbs.open("other", &allowed).err(), Some(Error::AccessDenied));
+        assert_eq!(dbs.open("missing", &allowed).err(), Some(Error::NoSuchDatabase));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn open_transactions_do_not_leak_into_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbs = dbs(dir.path());
+        let allowed = HashSet::from(["default".to_owned()]);
+        let mut c = dbs.open("default", &allowed).unwrap();
+        c.execute("CREATE TABLE t (x INTEGER)", vec![]).unwrap();
+        c.execute("BEGIN", vec![]).unwrap();
+        c.execute("INSERT INTO t VALUES (?)", vec![Value::Integer(1)]).unwrap();
+        drop(c); // abandoned mid-transaction
+        let mut c = dbs.open("default", &allowed).unwrap();
+        let r = c.execute("SELECT count(*) AS n FROM t", vec![]).unwrap();
+        assert_eq!(r.columns, ["n"]);
+        assert_eq!(r.rows, vec![vec![Value::Integer(0)]]);
+        c.execute("INSERT INTO t VALUES (?)", vec![Value::Text("two".into())]).unwrap();
+        assert_eq!(c.changes(), 1);
+        assert_eq!(c.last_insert_rowid(), 1);
+    }
+}

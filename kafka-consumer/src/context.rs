@@ -1,0 +1,172 @@
+//! The consumer's librdkafka context: rebalance hooks and the registry of partition
+//! workers. Rebalance callbacks run on the engine's poll thread (see engine.rs), so
+//! they may block while revoked partitions finish their in-flight record.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::{ClientContext, TopicPartitionList};
+
+use crate::client_log::ClientLog;
+use crate::commit::commit_sync;
+use crate::partition::WorkerHandle;
+
+/// Starts the worker of a newly assigned partition. A trait object so the context
+/// (part of the consumer's type) needs no handler type parameter.
+pub(crate) trait PartitionSpawner: Send + Sync {
+    fn spawn(&self, topic: &str, partition: i32) -> Option<WorkerHandle>;
+}
+
+#[derive(Default)]
+struct Workers {
+    running: HashMap<(String, i32), WorkerHandle>,
+    /// Set at shutdown: no new worker may start, whatever the group coordinator says.
+    closing: bool,
+}
+
+pub(crate) struct EngineContext {
+    pub(crate) log: ClientLog,
+    spawner: OnceLock<Box<dyn PartitionSpawner>>,
+    workers: Mutex<Workers>,
+    drain_timeout: Duration,
+}
+
+impl EngineContext {
+    pub(crate) fn new(brokers: &str, drain_timeout: Duration) -> Self {
+        EngineContext {
+            log: ClientLog::new(brokers),
+            spawner: OnceLock::new(),
+            workers: Mutex::new(Workers::default()),
+            drain_timeout,
+        }
+    }
+
+    pub(crate) fn set_spawner(&self, spawner: Box<dyn PartitionSpawner>) {
+        if self.spawner.set(spawner).is_err() {
+            panic!("partition spawner set twice");
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Workers> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Shutdown: forbids new workers and hands over the running ones.
+    pub(crate) fn close(&self) -> Vec<WorkerHandle> {
+        let mut workers = self.lock();
+        workers.closing = true;
+        workers.running.drain().map(|(_, w)| w).collect()
+    }
+
+    fn start_workers(&self, tpl: &TopicPartitionList) {
+        let Some(spawner) = self.spawner.get() else {
+            tracing::error!("partitions assigned before the engine was ready; they will not be processed until the next rebalance");
+            return;
+        };
+        let mut workers = self.lock();
+        if workers.closing {
+            return;
+        }
+        for elem in tpl.elements() {
+            let key = (elem.topic().to_string(), elem.partition());
+            match spawner.spawn(elem.topic(), elem.partition()) {
+                Some(worker) => {
+                    if let Some(old) = workers.running.insert(key, worker) {
+                        old.stop();
+                    }
+                }
+                None => tracing::error!(
+                    topic = elem.topic(), partition = elem.partition(),
+                    "could not split the partition's queue; it will not be processed"
+                ),
+            }
+        }
+    }
+
+    fn stop_workers(&self, tpl: &TopicPartitionList) -> Vec<WorkerHandle> {
+        let mut workers = self.lock();
+        let stopped: Vec<WorkerHandle> = tpl
+            .elements()
+            .iter()
+            .filter_map(|elem| workers.running.remove(&(elem.topic().to_string(), elem.partition())))
+            .collect();
+        drop(workers);
+        for worker in &stopped {
+            worker.stop();
+        }
+        stopped
+    }
+}
+
+/// "topic[0,1,2], other[3]"
+pub(crate) fn describe(tpl: &TopicPartitionList) -> String {
+    let mut by_topic: Vec<(String, Vec<i32>)> = Vec::new();
+    for elem in tpl.elements() {
+        match by_topic.iter_mut().find(|(t, _)| t == elem.topic()) {
+            Some((_, partitions)) => partitions.push(elem.partition()),
+            None => by_topic.push((elem.topic().to_string(), vec![elem.partition()])),
+        }
+    }
+    by_topic
+        .into_iter()
+        .map(|(topic, mut partitions)| {
+            partitions.sort_unstable();
+            let list: Vec<String> = partitions.iter().map(i32::to_string).collect();
+            format!("{topic}[{}]", list.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl ClientContext for EngineContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.log.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.report_error(&error, reason);
+    }
+}
+
+impl ConsumerContext for EngineContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = %describe(tpl), "kafka partitions assigned");
+                // Before librdkafka applies the assignment, so every record of these
+                // partitions goes to their own queue (see partition::spawn_worker).
+                self.start_workers(tpl);
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(partitions = %describe(tpl), "kafka partitions revoked: finishing in-flight records, committing");
+                let stopped = self.stop_workers(tpl);
+                let deadline = Instant::now() + self.drain_timeout;
+                for worker in &stopped {
+                    if !worker.wait_blocking(deadline) {
+                        tracing::warn!(
+                            topic = %worker.topic, partition = worker.partition,
+                            "in-flight record did not finish within {:?}; its partition is handed over without it (it will be redelivered)",
+                            self.drain_timeout
+                        );
+                    }
+                }
+                // Still assigned here, so the stored offsets of these partitions can
+                // be committed under the current generation.
+                commit_sync(consumer, "partitions revoked");
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "kafka rebalance error"),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) => tracing::debug!(offsets = ?offsets.to_topic_map(), "offsets committed"),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(error) => self.log.report_error(&error, "offset commit failed (retried at the next commit)"),
+        }
+    }
+}

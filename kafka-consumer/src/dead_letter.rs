@@ -1,0 +1,201 @@
+//! The dead-letter topic: where records go that failed permanently or used up their
+//! retries, with the original key, value and headers plus headers saying why.
+//! Producing there is retried until it works (or the partition is revoked / the
+//! engine stops), because the record's offset is only committed afterwards.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use tokio::sync::watch;
+
+use crate::client_log::ClientLog;
+use crate::config::ConsumerConfig;
+use crate::record::KafkaRecord;
+use crate::retry::{sleep_unless_stopped, Backoff, RetryPolicy};
+use crate::topic::{TopicAdmin, TopicError};
+
+pub const HEADER_ERROR: &str = "kafka_dlt_error";
+pub const HEADER_ERROR_KIND: &str = "kafka_dlt_error_kind";
+pub const HEADER_ORIGINAL_TOPIC: &str = "kafka_dlt_original_topic";
+pub const HEADER_ORIGINAL_PARTITION: &str = "kafka_dlt_original_partition";
+pub const HEADER_ORIGINAL_OFFSET: &str = "kafka_dlt_original_offset";
+
+/// Why a record is dead-lettered; the value of the `kafka_dlt_error_kind` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeadLetterReason {
+    RetryableExhausted,
+    Permanent,
+}
+
+impl DeadLetterReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DeadLetterReason::RetryableExhausted => "retryable-exhausted",
+            DeadLetterReason::Permanent => "permanent",
+        }
+    }
+}
+
+/// The original headers, in order, followed by the dead-letter headers.
+pub(crate) fn dead_letter_headers(record: &KafkaRecord, reason: DeadLetterReason, error: &str) -> OwnedHeaders {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 5);
+    for (key, value) in &record.headers {
+        headers = headers.insert(Header { key, value: value.as_deref() });
+    }
+    let partition = record.partition.to_string();
+    let offset = record.offset.to_string();
+    for (key, value) in [
+        (HEADER_ERROR, error),
+        (HEADER_ERROR_KIND, reason.as_str()),
+        (HEADER_ORIGINAL_TOPIC, record.topic.as_str()),
+        (HEADER_ORIGINAL_PARTITION, partition.as_str()),
+        (HEADER_ORIGINAL_OFFSET, offset.as_str()),
+    ] {
+        headers = headers.insert(Header { key, value: Some(value) });
+    }
+    headers
+}
+
+pub(crate) struct DeadLetterSink {
+    topic: String,
+    producer: FutureProducer<ClientLog>,
+    retry: RetryPolicy,
+}
+
+impl DeadLetterSink {
+    pub(crate) fn new(config: &ConsumerConfig, topic: &str) -> Result<Self> {
+        let producer = config
+            .producer_client_config()
+            .create_with_context(ClientLog::new(&config.brokers))
+            .map_err(|e| anyhow!("kafka dead-letter producer for {}: {e}", config.brokers))?;
+        Ok(DeadLetterSink { topic: topic.to_string(), producer, retry: config.retry.clone() })
+    }
+
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Produces the dead-letter copy of `record`, retrying with backoff until the
+    /// broker acknowledges it. Returns false only when `stop` was set first; the
+    /// record is then not committed and will be redelivered.
+    pub(crate) async fn send(
+        &self,
+        record: &KafkaRecord,
+        reason: DeadLetterReason,
+        error: &str,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let headers = dead_letter_headers(record, reason, error);
+        let mut backoff = Backoff::new(&self.retry);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut message: FutureRecord<'_, [u8], [u8]> =
+                FutureRecord::to(&self.topic).payload(&record.value[..]).headers(headers.clone());
+            if let Some(key) = &record.key {
+                message = message.key(&key[..]);
+            }
+            let result = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopped| *stopped) => return false,
+                result = self.producer.send(message, Timeout::After(Duration::from_secs(5))) => result,
+            };
+            let error = match result {
+                Ok(_) => return true,
+                Err((error, _)) => error,
+            };
+            let delay = backoff.next_delay();
+            tracing::warn!(
+                topic = %record.topic, partition = record.partition, offset = record.offset,
+                dead_letter_topic = %self.topic, attempt, error = %error,
+                "producing to the dead-letter topic failed; retrying in {delay:?} (offset not committed until it succeeds)"
+            );
+            if !sleep_unless_stopped(delay, stop).await {
+                return false;
+            }
+        }
+    }
+}
+
+/// Startup step: makes sure the dead-letter topic exists, creating it (with as many
+/// partitions as the first source topic, else 1) when allowed. Waits, retrying with
+/// backoff, while the broker is unreachable; fails only when the cluster refuses.
+pub(crate) async fn prepare_dead_letter_topic(config: &ConsumerConfig, topic: &str) -> Result<()> {
+    let admin = TopicAdmin::new(&config.brokers, &config.client_settings)?;
+    let mut backoff = Backoff::new(&config.retry);
+    loop {
+        match try_prepare(&admin, config, topic).await {
+            Ok(()) => return Ok(()),
+            Err(TopicError::Fatal(message)) => bail!("dead-letter topic {topic}: {message}"),
+            Err(TopicError::Transient(message)) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    brokers = %config.brokers, dead_letter_topic = topic,
+                    "cannot check/create the dead-letter topic yet ({message}); is the broker reachable? retrying in {delay:?}"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn try_prepare(admin: &TopicAdmin, config: &ConsumerConfig, topic: &str) -> Result<(), TopicError> {
+    if admin.partition_count(topic).await?.is_some() {
+        tracing::debug!(dead_letter_topic = topic, "dead-letter topic exists");
+        return Ok(());
+    }
+    if !config.create_dead_letter_topic {
+        return Err(TopicError::Fatal(format!(
+            "topic does not exist and create_dead_letter_topic is false: create it first (e.g. with as many partitions as {})",
+            config.topics[0]
+        )));
+    }
+    let partitions = admin.partition_count(&config.topics[0]).await?.unwrap_or(1).max(1);
+    let partitions = i32::try_from(partitions).unwrap_or(i32::MAX);
+    let created = admin.create(topic, partitions, config.dead_letter_replication).await?;
+    if created {
+        tracing::info!(
+            dead_letter_topic = topic, partitions, replication = config.dead_letter_replication,
+            "created the missing dead-letter topic"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::message::Headers;
+
+    #[test]
+    fn headers_keep_originals_and_add_dead_letter_ones() {
+        let record = KafkaRecord {
+            topic: "users".into(),
+            partition: 2,
+            offset: 41,
+            timestamp_ms: None,
+            key: Some(b"k".to_vec()),
+            value: b"v".to_vec(),
+            headers: vec![("trace".into(), Some(b"abc".to_vec())), ("empty".into(), None)],
+        };
+        let headers = dead_letter_headers(&record, DeadLetterReason::Permanent, "bad email");
+        let got: Vec<(String, Option<Vec<u8>>)> =
+            headers.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect();
+        let s = |k: &str, v: &str| (k.to_string(), Some(v.as_bytes().to_vec()));
+        assert_eq!(
+            got,
+            vec![
+                s("trace", "abc"),
+                ("empty".to_string(), None),
+                s(HEADER_ERROR, "bad email"),
+                s(HEADER_ERROR_KIND, "permanent"),
+                s(HEADER_ORIGINAL_TOPIC, "users"),
+                s(HEADER_ORIGINAL_PARTITION, "2"),
+                s(HEADER_ORIGINAL_OFFSET, "41"),
+            ]
+        );
+    }
+}

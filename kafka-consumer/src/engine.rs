@@ -1,0 +1,169 @@
+//! `run`: wires the consumer, its poll thread and the partition workers together,
+//! and implements startup (dead-letter topic) and graceful shutdown.
+//!
+//! Threads: partition workers run on the caller's tokio runtime. The consumer's main
+//! queue (group membership, rebalances, errors) is served by a dedicated OS thread,
+//! because the rebalance callback has to *block* until revoked partitions finish
+//! their in-flight record, and blocking a runtime worker could deadlock a
+//! current-thread runtime.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _, Result};
+use futures::channel::oneshot;
+use futures::future::{select, Either};
+use rdkafka::consumer::Consumer;
+use rdkafka::Message;
+use tokio::runtime::Handle;
+
+use crate::client_log::RateLimiter;
+use crate::commit::commit_sync;
+use crate::config::ConsumerConfig;
+use crate::context::{EngineContext, PartitionSpawner};
+use crate::dead_letter::{prepare_dead_letter_topic, DeadLetterSink};
+use crate::partition::{spawn_worker, EngineConsumer, WorkerDeps, WorkerHandle};
+use crate::record::RecordHandler;
+
+struct Spawner<H> {
+    /// Weak: the consumer owns the context that owns this spawner.
+    consumer: Weak<EngineConsumer>,
+    runtime: Handle,
+    deps: Arc<WorkerDeps<H>>,
+}
+
+impl<H: RecordHandler> PartitionSpawner for Spawner<H> {
+    fn spawn(&self, topic: &str, partition: i32) -> Option<WorkerHandle> {
+        let consumer = self.consumer.upgrade()?;
+        spawn_worker(&self.runtime, &consumer, topic, partition, self.deps.clone())
+    }
+}
+
+/// Consumes `config.topics` as member of `config.group_id` until `shutdown`
+/// resolves, calling `handler` for every record (at-least-once, in order per
+/// partition, partitions concurrently). Returns Ok after a graceful shutdown; errors
+/// only on invalid configuration or when the cluster refuses the dead-letter topic
+/// setup. Transient broker errors never end it.
+pub async fn run<H: RecordHandler>(
+    config: ConsumerConfig,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    config.validate()?;
+    let mut shutdown = pin!(shutdown);
+
+    let dead_letter = match &config.dead_letter_topic {
+        Some(topic) => {
+            let sink = DeadLetterSink::new(&config, topic)?;
+            tokio::select! {
+                prepared = prepare_dead_letter_topic(&config, topic) => prepared?,
+                _ = &mut shutdown => {
+                    tracing::info!("shutdown requested during startup");
+                    return Ok(());
+                }
+            }
+            Some(Arc::new(sink))
+        }
+        None => {
+            tracing::info!("no dead-letter topic configured: records that fail permanently or exhaust their retries are logged and skipped");
+            None
+        }
+    };
+
+    let context = EngineContext::new(&config.brokers, config.drain_timeout);
+    let consumer: Arc<EngineConsumer> = Arc::new(
+        config
+            .consumer_client_config()
+            .create_with_context(context)
+            .map_err(|e| anyhow!("creating the kafka consumer for {}: {e}", config.brokers))?,
+    );
+    consumer.context().set_spawner(Box::new(Spawner {
+        consumer: Arc::downgrade(&consumer),
+        runtime: Handle::current(),
+        deps: Arc::new(WorkerDeps { handler, retry: config.retry.clone(), dead_letter }),
+    }));
+    let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .with_context(|| format!("subscribing to {topics:?}"))?;
+    tracing::info!(brokers = %config.brokers, group = %config.group_id, ?topics, "kafka consumer started");
+
+    let (stop_poll, poll_stopped) = oneshot::channel();
+    let poll_thread = std::thread::Builder::new()
+        .name("kafka-consumer-poll".into())
+        .spawn({
+            let consumer = consumer.clone();
+            move || serve_main_queue(consumer, poll_stopped)
+        })
+        .context("starting the kafka consumer poll thread")?;
+
+    shutdown.await;
+    tracing::info!("kafka consumer shutting down: finishing in-flight records");
+    stop(consumer, config.drain_timeout, stop_poll, poll_thread).await;
+    tracing::info!("kafka consumer stopped");
+    Ok(())
+}
+
+/// Polls the consumer's main queue, which is what drives group membership and runs
+/// the rebalance callbacks, until told to stop; then drops what should be the last
+/// reference to the consumer, which closes it (final revoke and commit, leave group).
+fn serve_main_queue(consumer: Arc<EngineConsumer>, mut stop: oneshot::Receiver<()>) {
+    let unexpected = RateLimiter::new(Duration::from_secs(30));
+    futures::executor::block_on(async {
+        loop {
+            let next = pin!(consumer.recv());
+            match select(next, &mut stop).await {
+                Either::Right(_) => break,
+                Either::Left((Ok(message), _)) => {
+                    // Cannot happen while every assigned partition has its queue
+                    // split before assignment; never store an offset for it.
+                    if unexpected.check().is_some() {
+                        tracing::error!(
+                            topic = message.topic(), partition = message.partition(), offset = message.offset(),
+                            "record arrived on the consumer's main queue instead of its partition queue; not processed"
+                        );
+                    }
+                }
+                // Transient (broker down, topic not yet created...): librdkafka
+                // recovers by itself; keep serving.
+                Either::Left((Err(error), _)) => consumer.context().log.report_error(&error, "kafka consumer"),
+            }
+        }
+    });
+    drop(consumer);
+}
+
+async fn stop(
+    consumer: Arc<EngineConsumer>,
+    drain_timeout: Duration,
+    stop_poll: oneshot::Sender<()>,
+    poll_thread: JoinHandle<()>,
+) {
+    let workers = consumer.context().close();
+    for worker in &workers {
+        worker.stop();
+    }
+    for worker in workers {
+        worker.wait_or_abort(drain_timeout).await;
+    }
+
+    let committer = consumer.clone();
+    let commit = tokio::task::spawn_blocking(move || commit_sync(&*committer, "shutdown"));
+    if tokio::time::timeout(drain_timeout, commit).await.is_err() {
+        tracing::warn!("final offset commit did not finish within {drain_timeout:?} (broker unreachable?)");
+    }
+
+    // The poll thread drops the last reference: closing the consumer runs its final
+    // revoke callback, which needs the main queue served on that thread.
+    drop(consumer);
+    let _ = stop_poll.send(());
+    let joined = tokio::task::spawn_blocking(move || poll_thread.join());
+    match tokio::time::timeout(drain_timeout + Duration::from_secs(5), joined).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(_) => tracing::error!("kafka consumer poll thread panicked"),
+        Err(_) => tracing::warn!("closing the kafka consumer is taking long (broker unreachable?); not waiting any more"),
+    }
+}

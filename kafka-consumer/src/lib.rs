@@ -1,0 +1,27 @@
+//! At-least-once Kafka consumer engine of the Spin Kafka trigger.
+//!
+//! It joins a consumer group, reads each assigned partition in order (partitions
+//! concurrently), hands every record to a [`RecordHandler`], retries retryable
+//! failures with exponential backoff and jitter, sends permanent failures and
+//! exhausted retries to an optional dead-letter topic, and commits an offset only
+//! once its record is done. It knows nothing of WebAssembly.
+
+mod client_log;
+mod commit;
+mod config;
+mod context;
+mod dead_letter;
+mod engine;
+mod partition;
+mod record;
+mod retry;
+mod topic;
+
+pub use config::{ConsumerConfig, StartOffset};
+pub use dead_letter::{
+    HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION, HEADER_ORIGINAL_TOPIC,
+};
+pub use engine::run;
+pub use record::{HandleError, KafkaRecord, RecordHandler};
+pub use retry::RetryPolicy;
+pub use topic::ensure_topic;

@@ -1,0 +1,215 @@
+//! One worker task per assigned partition: reads the partition's own librdkafka queue
+//! (split from the consumer's), runs the handler one record at a time in offset order,
+//! retries, dead-letters, and stores the offset once a record is done. Different
+//! partitions' workers run concurrently; a stop signal (revoke, shutdown) ends a
+//! worker after its in-flight record.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::commit::store_done;
+use crate::context::EngineContext;
+use crate::dead_letter::{DeadLetterReason, DeadLetterSink};
+use crate::record::{HandleError, KafkaRecord, RecordHandler};
+use crate::retry::{sleep_unless_stopped, RetryPolicy};
+
+pub(crate) type EngineConsumer = StreamConsumer<EngineContext>;
+
+/// What every partition worker of one engine shares.
+pub(crate) struct WorkerDeps<H> {
+    pub(crate) handler: Arc<H>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) dead_letter: Option<Arc<DeadLetterSink>>,
+}
+
+/// The engine's grip on a running worker.
+pub(crate) struct WorkerHandle {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    stop: watch::Sender<bool>,
+    /// Disconnects when the worker task ends (however it ends): lets the rebalance
+    /// callback, which is synchronous, wait for it.
+    done: mpsc::Receiver<()>,
+    join: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Asks the worker to stop after its in-flight record; no new record is started.
+    pub(crate) fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Blocking wait (for the rebalance callback's thread). True if it ended in time.
+    pub(crate) fn wait_blocking(&self, deadline: Instant) -> bool {
+        match self.done.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
+            Err(mpsc::RecvTimeoutError::Timeout) => false,
+        }
+    }
+
+    /// Async wait for shutdown; a worker still busy after `timeout` is aborted (its
+    /// record was not committed, so it is redelivered after restart).
+    pub(crate) async fn wait_or_abort(mut self, timeout: Duration) {
+        if tokio::time::timeout(timeout, &mut self.join).await.is_err() {
+            tracing::warn!(
+                topic = %self.topic, partition = self.partition,
+                "in-flight record still running after {timeout:?}; abandoning it (it will be redelivered)"
+            );
+            self.join.abort();
+            let _ = self.join.await;
+        }
+    }
+}
+
+enum Outcome {
+    /// Handled, dead-lettered or skipped: its offset may be committed.
+    Done,
+    /// Interrupted by a stop before it was done: not committed.
+    Abandoned,
+}
+
+/// Splits the partition's queue off the consumer and starts its worker. Must run
+/// before librdkafka starts fetching the partition (the engine does it in
+/// pre_rebalance, before the assignment is applied) so that no record of the
+/// partition lands in the consumer's main queue.
+pub(crate) fn spawn_worker<H: RecordHandler>(
+    runtime: &Handle,
+    consumer: &Arc<EngineConsumer>,
+    topic: &str,
+    partition: i32,
+    deps: Arc<WorkerDeps<H>>,
+) -> Option<WorkerHandle> {
+    let queue = consumer.split_partition_queue(topic, partition)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (done_tx, done_rx) = mpsc::channel();
+    let worker = PartitionWorker { topic: topic.to_string(), partition, queue, consumer: consumer.clone(), deps };
+    let join = runtime.spawn(async move {
+        let _done = done_tx; // dropped when the task ends or is aborted
+        worker.run(stop_rx).await;
+    });
+    Some(WorkerHandle { topic: topic.to_string(), partition, stop: stop_tx, done: done_rx, join })
+}
+
+struct PartitionWorker<H> {
+    topic: String,
+    partition: i32,
+    queue: StreamPartitionQueue<EngineContext>,
+    consumer: Arc<EngineConsumer>,
+    deps: Arc<WorkerDeps<H>>,
+}
+
+impl<H: RecordHandler> PartitionWorker<H> {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        tracing::debug!(topic = %self.topic, partition = self.partition, "partition worker started");
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stopped| *stopped) => break,
+                next = self.queue.recv() => next,
+            };
+            let record = match next {
+                Ok(message) => KafkaRecord::from_message(&message),
+                Err(error) => {
+                    // Fetch errors are transient or handled by librdkafka (offset
+                    // reset, reconnect); report and keep reading.
+                    self.consumer.context().log.report_error(&error, &format!("fetching {}[{}]", self.topic, self.partition));
+                    continue;
+                }
+            };
+            // Revoked or shutting down while this record was arriving: leave it.
+            if *stop.borrow() {
+                break;
+            }
+            let offset = record.offset;
+            match self.process(record, &mut stop).await {
+                Outcome::Done => store_done(&*self.consumer, &self.topic, self.partition, offset),
+                Outcome::Abandoned => break,
+            }
+        }
+        tracing::debug!(topic = %self.topic, partition = self.partition, "partition worker stopped");
+    }
+
+    async fn process(&self, record: KafkaRecord, stop: &mut watch::Receiver<bool>) -> Outcome {
+        let max_attempts = self.deps.retry.max_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            // A panicking handler must not kill the partition's worker (the partition
+            // would stall): it counts as a retryable failure.
+            let result = AssertUnwindSafe(self.deps.handler.handle(record.clone()))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(HandleError::Retryable(format!("handler panicked: {}", panic_message(&*panic)))));
+            match result {
+                Ok(()) => return Outcome::Done,
+                Err(HandleError::Permanent(error)) => {
+                    return self.dead_letter(&record, DeadLetterReason::Permanent, &error, stop).await;
+                }
+                Err(HandleError::Retryable(error)) if attempt < max_attempts => {
+                    let delay = self.deps.retry.backoff(attempt - 1);
+                    tracing::warn!(
+                        topic = %record.topic, partition = record.partition, offset = record.offset,
+                        attempt, max_attempts, %error, "handler failed; retrying in {delay:?}"
+                    );
+                    if !sleep_unless_stopped(delay, stop).await {
+                        tracing::info!(
+                            topic = %record.topic, partition = record.partition, offset = record.offset,
+                            "retry interrupted by revoke/shutdown; record not committed, it will be redelivered"
+                        );
+                        return Outcome::Abandoned;
+                    }
+                    attempt += 1;
+                }
+                Err(HandleError::Retryable(error)) => {
+                    return self.dead_letter(&record, DeadLetterReason::RetryableExhausted, &error, stop).await;
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        record: &KafkaRecord,
+        reason: DeadLetterReason,
+        error: &str,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Outcome {
+        let Some(sink) = &self.deps.dead_letter else {
+            // Documented behaviour: without a dead-letter topic a failed record is
+            // logged and skipped, so a poison message cannot block its partition.
+            tracing::error!(
+                topic = %record.topic, partition = record.partition, offset = record.offset,
+                reason = reason.as_str(), error,
+                "record failed and no dead-letter topic is configured: skipping it (its offset is committed)"
+            );
+            return Outcome::Done;
+        };
+        if !sink.send(record, reason, error, stop).await {
+            return Outcome::Abandoned;
+        }
+        tracing::error!(
+            topic = %record.topic, partition = record.partition, offset = record.offset,
+            reason = reason.as_str(), error, dead_letter_topic = sink.topic(),
+            "record dead-lettered"
+        );
+        Outcome::Done
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

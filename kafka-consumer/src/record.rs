@@ -1,0 +1,87 @@
+//! What the engine hands to the application: the record, the handler trait and the
+//! handler's verdict (retry it or give up on it).
+
+use std::fmt;
+use std::future::Future;
+
+use rdkafka::message::{Headers, Message};
+
+/// One Kafka record, detached from librdkafka's buffers so the handler may keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// Create/append time in milliseconds since the epoch, when the broker gave one.
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<Vec<u8>>,
+    /// A tombstone (null value) arrives as an empty vector.
+    pub value: Vec<u8>,
+    /// In wire order; duplicate keys are kept.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl KafkaRecord {
+    pub(crate) fn from_message<M: Message>(message: &M) -> Self {
+        let headers = message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        KafkaRecord {
+            topic: message.topic().to_string(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            headers,
+        }
+    }
+}
+
+/// How a handler failed, which decides what the engine does with the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandleError {
+    /// Transient (database busy, downstream timeout...): retried with backoff, then
+    /// dead-lettered once the retry policy's attempts are used up.
+    Retryable(String),
+    /// Retrying cannot help (invalid payload...): dead-lettered at once.
+    Permanent(String),
+}
+
+impl HandleError {
+    pub fn message(&self) -> &str {
+        match self {
+            HandleError::Retryable(m) | HandleError::Permanent(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for HandleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandleError::Retryable(m) => write!(f, "retryable: {m}"),
+            HandleError::Permanent(m) => write!(f, "permanent: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for HandleError {}
+
+/// Processes one record. Called for one record at a time per partition, in offset
+/// order; calls for different partitions run concurrently. Implementors can write
+/// `async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError>`.
+///
+/// Must be idempotent: delivery is at-least-once, so a record can be seen again after
+/// a crash, a rebalance or a shutdown that interrupted its retries.
+pub trait RecordHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        record: KafkaRecord,
+    ) -> impl Future<Output = Result<(), HandleError>> + Send;
+}

@@ -1,0 +1,52 @@
+//! The User Information Service's domain, shared by every component.
+//!
+//! It owns the `UserInfo` model, the validation of incoming JSON, the atomic
+//! upsert and the schema migrations. It never knows where SQL runs: callers
+//! hand it a [`Database`] (Spin's SQLite inside components, rusqlite in native
+//! tests), so the rules are written and tested once.
+
+mod db;
+mod input;
+mod migrations;
+mod model;
+mod store;
+
+pub use db::{Database, DbError, SqlValue};
+pub use input::{parse_patch, parse_user_id, FieldErrors, InputError, MAX_BODY_BYTES};
+pub use migrations::{migrate, MIGRATIONS};
+pub use model::{UserInfo, UserPatch};
+pub use store::{find_user, prepare, upsert_user, Saved, UpsertOutcome};
+
+/// What applying an update (from an HTTP body or a Kafka record) can end in.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The input itself is wrong; retrying it can never succeed.
+    Invalid(InputError),
+    /// The database failed; the same input may succeed later.
+    Database(DbError),
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::Invalid(e) => write!(f, "invalid input: {e}"),
+            ApplyError::Database(e) => write!(f, "database error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+/// Validates a JSON update (the `POST /user` body, or a Kafka record value) and
+/// applies it with the upsert. The one entry point both components use.
+pub fn apply_update(db: &impl Database, json: &[u8]) -> Result<Saved, ApplyError> {
+    let patch = parse_patch(json).map_err(ApplyError::Invalid)?;
+    prepare(db).map_err(ApplyError::Database)?;
+    upsert_user(db, &patch).map_err(ApplyError::Database)
+}
+
+#[cfg(test)]
+mod sqlite_file;
+
+#[cfg(feature = "spin")]
+pub mod spin_sqlite;

@@ -1,1 +1,62 @@
-fn main() {}
+//! `trigger-kafka`: the Kafka trigger for Spin apps, and a host that runs a
+//! Spin app's components without Spin.
+//!
+//! Plugin mode (started by `spin up`, `SPIN_LOCKED_URL` set): reads the locked
+//! app and runs its `[[trigger.kafka]]` triggers beside Spin's own triggers.
+//! Manifest mode (on its own): reads `spin.toml` and runs its Kafka and HTTP
+//! triggers. Both load into the same app model; everything after is shared.
+
+mod app;
+mod cli;
+mod engine;
+mod http_trigger;
+mod instance;
+mod kafka_trigger;
+mod launch;
+mod logs;
+mod plugin;
+mod spin_host;
+mod sqlite;
+mod state;
+mod variables;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{LocalCli, PluginCli};
+use launch::Launch;
+
+fn main() -> ExitCode {
+    // `spin up` probes with this flag alone and reads ALL of stderr as JSON,
+    // before any app exists: answer before parsing or logging anything.
+    if std::env::args().any(|a| a == "--launch-metadata-only") {
+        eprint!("{}", plugin::launch_metadata_json());
+        return ExitCode::SUCCESS;
+    }
+    if std::env::args().any(|a| a == "--help-args-only") {
+        print!("{}", plugin::help_args());
+        return ExitCode::SUCCESS;
+    }
+    init_tracing();
+
+    let launch = match std::env::var("SPIN_LOCKED_URL") {
+        Ok(url) => Launch::plugin(url, PluginCli::parse().spin),
+        Err(_) => Launch::local(LocalCli::parse()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(async { launch?.run().await }) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: spin up forwards our exit code and shows this.
+            eprintln!("Error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime_cranelift=warn,cranelift_codegen=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

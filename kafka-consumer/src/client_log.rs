@@ -19,7 +19,10 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     pub(crate) fn new(period: Duration) -> Self {
-        RateLimiter { period, state: Mutex::new((None, 0)) }
+        RateLimiter {
+            period,
+            state: Mutex::new((None, 0)),
+        }
     }
 
     /// Some(number suppressed since the last one let through) when this one may be logged.
@@ -98,7 +101,9 @@ impl ClientContext for ClientLog {
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
                 tracing::debug!(target: "librdkafka", facility = fac, "{message}")
             }
-            RDKafkaLogLevel::Debug => tracing::trace!(target: "librdkafka", facility = fac, "{message}"),
+            RDKafkaLogLevel::Debug => {
+                tracing::trace!(target: "librdkafka", facility = fac, "{message}")
+            }
         }
     }
 

@@ -11,11 +11,23 @@
 
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Marks the record at `offset` done: the group will resume after it.
-pub(crate) fn store_done<C: ConsumerContext, K: Consumer<C>>(consumer: &K, topic: &str, partition: i32, offset: i64) {
-    // Kafka's committed offset is the next record to read.
-    if let Err(error) = consumer.store_offset(topic, partition, offset + 1) {
+pub(crate) fn store_done<C: ConsumerContext, K: Consumer<C>>(
+    consumer: &K,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) {
+    // Kafka's committed offset is the next record to read. Not `store_offset`: it
+    // wraps the legacy rd_kafka_offset_store, which adds the 1 itself.
+    let mut tpl = TopicPartitionList::new();
+    if let Err(error) = tpl.add_partition_offset(topic, partition, Offset::Offset(offset + 1)) {
+        tracing::error!(topic, partition, offset, %error, "cannot build the offset to store");
+        return;
+    }
+    if let Err(error) = consumer.store_offsets(&tpl) {
         // Expected after a revoke (the partition is not ours any more): the next
         // owner gets the record again, which at-least-once allows.
         tracing::debug!(topic, partition, offset, %error, "offset not stored (partition no longer assigned?)");
@@ -28,6 +40,8 @@ pub(crate) fn commit_sync<C: ConsumerContext, K: Consumer<C>>(consumer: &K, why:
         Ok(()) => tracing::debug!(why, "offsets committed"),
         // Nothing stored since the last commit.
         Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-        Err(error) => tracing::warn!(why, %error, "synchronous offset commit failed; the stored offsets stay pending for the next commit"),
+        Err(error) => {
+            tracing::warn!(why, %error, "synchronous offset commit failed; the stored offsets stay pending for the next commit")
+        }
     }
 }

@@ -62,7 +62,11 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
-    pub fn new(brokers: impl Into<String>, group_id: impl Into<String>, topics: Vec<String>) -> Self {
+    pub fn new(
+        brokers: impl Into<String>,
+        group_id: impl Into<String>,
+        topics: Vec<String>,
+    ) -> Self {
         ConsumerConfig {
             brokers: brokers.into(),
             client_settings: Vec::new(),
@@ -108,17 +112,52 @@ impl ConsumerConfig {
 
     pub(crate) fn consumer_client_config(&self) -> ClientConfig {
         let mut config = base_client_config(&self.brokers, &self.client_settings);
-        set_default(&mut config, &self.client_settings, "queued.min.messages", &self.max_in_flight_per_partition.to_string());
+        set_default(
+            &mut config,
+            &self.client_settings,
+            "queued.min.messages",
+            &self.max_in_flight_per_partition.to_string(),
+        );
         // Stored offsets reach the broker within a second, which bounds the
         // duplicates after a crash (revoke and shutdown commit synchronously anyway).
-        set_default(&mut config, &self.client_settings, "auto.commit.interval.ms", "1000");
-        set_default(&mut config, &self.client_settings, "enable.partition.eof", "false");
+        set_default(
+            &mut config,
+            &self.client_settings,
+            "auto.commit.interval.ms",
+            "1000",
+        );
+        set_default(
+            &mut config,
+            &self.client_settings,
+            "enable.partition.eof",
+            "false",
+        );
         // Commit strategy (see commit.rs): librdkafka auto-commits, but only offsets we
         // store explicitly once a record is done (handled, dead-lettered or skipped).
-        force(&mut config, &self.client_settings, "group.id", &self.group_id);
-        force(&mut config, &self.client_settings, "enable.auto.commit", "true");
-        force(&mut config, &self.client_settings, "enable.auto.offset.store", "false");
-        force(&mut config, &self.client_settings, "auto.offset.reset", self.start_offset.as_librdkafka());
+        force(
+            &mut config,
+            &self.client_settings,
+            "group.id",
+            &self.group_id,
+        );
+        force(
+            &mut config,
+            &self.client_settings,
+            "enable.auto.commit",
+            "true",
+        );
+        force(
+            &mut config,
+            &self.client_settings,
+            "enable.auto.offset.store",
+            "false",
+        );
+        force(
+            &mut config,
+            &self.client_settings,
+            "auto.offset.reset",
+            self.start_offset.as_librdkafka(),
+        );
         config
     }
 
@@ -126,7 +165,12 @@ impl ConsumerConfig {
         let mut config = base_client_config(&self.brokers, &self.client_settings);
         // librdkafka's default of 5 minutes would leave a failing dead-letter produce
         // silent for that long; our own loop retries and logs instead.
-        set_default(&mut config, &self.client_settings, "message.timeout.ms", "30000");
+        set_default(
+            &mut config,
+            &self.client_settings,
+            "message.timeout.ms",
+            "30000",
+        );
         config
     }
 }
@@ -142,7 +186,11 @@ pub(crate) fn base_client_config(brokers: &str, settings: &[(String, String)]) -
 }
 
 fn user_value<'a>(settings: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    settings.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    settings
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn set_default(config: &mut ClientConfig, settings: &[(String, String)], key: &str, value: &str) {
@@ -154,7 +202,12 @@ fn set_default(config: &mut ClientConfig, settings: &[(String, String)], key: &s
 fn force(config: &mut ClientConfig, settings: &[(String, String)], key: &str, value: &str) {
     if let Some(user) = user_value(settings, key) {
         if user != value {
-            tracing::warn!(key, ignored = user, used = value, "kafka client setting overridden by the consumer engine");
+            tracing::warn!(
+                key,
+                ignored = user,
+                used = value,
+                "kafka client setting overridden by the consumer engine"
+            );
         }
     }
     config.set(key, value);
@@ -179,7 +232,10 @@ mod tests {
         assert_eq!(cc.get("group.id"), Some("g"));
         assert_eq!(cc.get("auto.offset.reset"), Some("earliest"));
         assert_eq!(cc.get("queued.min.messages"), Some("100"));
-        assert_eq!(c.producer_client_config().get("security.protocol"), Some("plaintext"));
+        assert_eq!(
+            c.producer_client_config().get("security.protocol"),
+            Some("plaintext")
+        );
     }
 
     #[test]

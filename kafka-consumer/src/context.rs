@@ -80,7 +80,8 @@ impl EngineContext {
                     }
                 }
                 None => tracing::error!(
-                    topic = elem.topic(), partition = elem.partition(),
+                    topic = elem.topic(),
+                    partition = elem.partition(),
                     "could not split the partition's queue; it will not be processed"
                 ),
             }
@@ -92,7 +93,11 @@ impl EngineContext {
         let stopped: Vec<WorkerHandle> = tpl
             .elements()
             .iter()
-            .filter_map(|elem| workers.running.remove(&(elem.topic().to_string(), elem.partition())))
+            .filter_map(|elem| {
+                workers
+                    .running
+                    .remove(&(elem.topic().to_string(), elem.partition()))
+            })
             .collect();
         drop(workers);
         for worker in &stopped {
@@ -166,7 +171,9 @@ impl ConsumerContext for EngineContext {
         match result {
             Ok(()) => tracing::debug!(offsets = ?offsets.to_topic_map(), "offsets committed"),
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-            Err(error) => self.log.report_error(&error, "offset commit failed (retried at the next commit)"),
+            Err(error) => self
+                .log
+                .report_error(&error, "offset commit failed (retried at the next commit)"),
         }
     }
 }

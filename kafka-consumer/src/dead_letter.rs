@@ -40,10 +40,17 @@ impl DeadLetterReason {
 }
 
 /// The original headers, in order, followed by the dead-letter headers.
-pub(crate) fn dead_letter_headers(record: &KafkaRecord, reason: DeadLetterReason, error: &str) -> OwnedHeaders {
+pub(crate) fn dead_letter_headers(
+    record: &KafkaRecord,
+    reason: DeadLetterReason,
+    error: &str,
+) -> OwnedHeaders {
     let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 5);
     for (key, value) in &record.headers {
-        headers = headers.insert(Header { key, value: value.as_deref() });
+        headers = headers.insert(Header {
+            key: key.as_str(),
+            value: value.as_deref(),
+        });
     }
     let partition = record.partition.to_string();
     let offset = record.offset.to_string();
@@ -54,7 +61,10 @@ pub(crate) fn dead_letter_headers(record: &KafkaRecord, reason: DeadLetterReason
         (HEADER_ORIGINAL_PARTITION, partition.as_str()),
         (HEADER_ORIGINAL_OFFSET, offset.as_str()),
     ] {
-        headers = headers.insert(Header { key, value: Some(value) });
+        headers = headers.insert(Header {
+            key,
+            value: Some(value),
+        });
     }
     headers
 }
@@ -71,7 +81,11 @@ impl DeadLetterSink {
             .producer_client_config()
             .create_with_context(ClientLog::new(&config.brokers))
             .map_err(|e| anyhow!("kafka dead-letter producer for {}: {e}", config.brokers))?;
-        Ok(DeadLetterSink { topic: topic.to_string(), producer, retry: config.retry.clone() })
+        Ok(DeadLetterSink {
+            topic: topic.to_string(),
+            producer,
+            retry: config.retry.clone(),
+        })
     }
 
     pub(crate) fn topic(&self) -> &str {
@@ -93,8 +107,9 @@ impl DeadLetterSink {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut message: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&self.topic).payload(&record.value[..]).headers(headers.clone());
+            let mut message: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
+                .payload(&record.value[..])
+                .headers(headers.clone());
             if let Some(key) = &record.key {
                 message = message.key(&key[..]);
             }
@@ -142,7 +157,11 @@ pub(crate) async fn prepare_dead_letter_topic(config: &ConsumerConfig, topic: &s
     }
 }
 
-async fn try_prepare(admin: &TopicAdmin, config: &ConsumerConfig, topic: &str) -> Result<(), TopicError> {
+async fn try_prepare(
+    admin: &TopicAdmin,
+    config: &ConsumerConfig,
+    topic: &str,
+) -> Result<(), TopicError> {
     if admin.partition_count(topic).await?.is_some() {
         tracing::debug!(dead_letter_topic = topic, "dead-letter topic exists");
         return Ok(());
@@ -153,12 +172,20 @@ async fn try_prepare(admin: &TopicAdmin, config: &ConsumerConfig, topic: &str) -
             config.topics[0]
         )));
     }
-    let partitions = admin.partition_count(&config.topics[0]).await?.unwrap_or(1).max(1);
+    let partitions = admin
+        .partition_count(&config.topics[0])
+        .await?
+        .unwrap_or(1)
+        .max(1);
     let partitions = i32::try_from(partitions).unwrap_or(i32::MAX);
-    let created = admin.create(topic, partitions, config.dead_letter_replication).await?;
+    let created = admin
+        .create(topic, partitions, config.dead_letter_replication)
+        .await?;
     if created {
         tracing::info!(
-            dead_letter_topic = topic, partitions, replication = config.dead_letter_replication,
+            dead_letter_topic = topic,
+            partitions,
+            replication = config.dead_letter_replication,
             "created the missing dead-letter topic"
         );
     }
@@ -179,11 +206,16 @@ mod tests {
             timestamp_ms: None,
             key: Some(b"k".to_vec()),
             value: b"v".to_vec(),
-            headers: vec![("trace".into(), Some(b"abc".to_vec())), ("empty".into(), None)],
+            headers: vec![
+                ("trace".into(), Some(b"abc".to_vec())),
+                ("empty".into(), None),
+            ],
         };
         let headers = dead_letter_headers(&record, DeadLetterReason::Permanent, "bad email");
-        let got: Vec<(String, Option<Vec<u8>>)> =
-            headers.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect();
+        let got: Vec<(String, Option<Vec<u8>>)> = headers
+            .iter()
+            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+            .collect();
         let s = |k: &str, v: &str| (k.to_string(), Some(v.as_bytes().to_vec()));
         assert_eq!(
             got,

@@ -38,7 +38,13 @@ struct Spawner<H> {
 impl<H: RecordHandler> PartitionSpawner for Spawner<H> {
     fn spawn(&self, topic: &str, partition: i32) -> Option<WorkerHandle> {
         let consumer = self.consumer.upgrade()?;
-        spawn_worker(&self.runtime, &consumer, topic, partition, self.deps.clone())
+        spawn_worker(
+            &self.runtime,
+            &consumer,
+            topic,
+            partition,
+            self.deps.clone(),
+        )
     }
 }
 
@@ -83,7 +89,11 @@ pub async fn run<H: RecordHandler>(
     consumer.context().set_spawner(Box::new(Spawner {
         consumer: Arc::downgrade(&consumer),
         runtime: Handle::current(),
-        deps: Arc::new(WorkerDeps { handler, retry: config.retry.clone(), dead_letter }),
+        deps: Arc::new(WorkerDeps {
+            handler,
+            retry: config.retry.clone(),
+            dead_letter,
+        }),
     }));
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     consumer
@@ -129,7 +139,10 @@ fn serve_main_queue(consumer: Arc<EngineConsumer>, mut stop: oneshot::Receiver<(
                 }
                 // Transient (broker down, topic not yet created...): librdkafka
                 // recovers by itself; keep serving.
-                Either::Left((Err(error), _)) => consumer.context().log.report_error(&error, "kafka consumer"),
+                Either::Left((Err(error), _)) => consumer
+                    .context()
+                    .log
+                    .report_error(&error, "kafka consumer"),
             }
         }
     });
@@ -153,7 +166,9 @@ async fn stop(
     let committer = consumer.clone();
     let commit = tokio::task::spawn_blocking(move || commit_sync(&*committer, "shutdown"));
     if tokio::time::timeout(drain_timeout, commit).await.is_err() {
-        tracing::warn!("final offset commit did not finish within {drain_timeout:?} (broker unreachable?)");
+        tracing::warn!(
+            "final offset commit did not finish within {drain_timeout:?} (broker unreachable?)"
+        );
     }
 
     // The poll thread drops the last reference: closing the consumer runs its final
@@ -164,6 +179,8 @@ async fn stop(
     match tokio::time::timeout(drain_timeout + Duration::from_secs(5), joined).await {
         Ok(Ok(Ok(()))) => {}
         Ok(_) => tracing::error!("kafka consumer poll thread panicked"),
-        Err(_) => tracing::warn!("closing the kafka consumer is taking long (broker unreachable?); not waiting any more"),
+        Err(_) => tracing::warn!(
+            "closing the kafka consumer is taking long (broker unreachable?); not waiting any more"
+        ),
     }
 }

@@ -19,7 +19,8 @@ mod topic;
 
 pub use config::{ConsumerConfig, StartOffset};
 pub use dead_letter::{
-    HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION, HEADER_ORIGINAL_TOPIC,
+    HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION,
+    HEADER_ORIGINAL_TOPIC,
 };
 pub use engine::run;
 pub use record::{HandleError, KafkaRecord, RecordHandler};

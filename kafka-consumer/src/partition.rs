@@ -50,7 +50,10 @@ impl WorkerHandle {
 
     /// Blocking wait (for the rebalance callback's thread). True if it ended in time.
     pub(crate) fn wait_blocking(&self, deadline: Instant) -> bool {
-        match self.done.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        match self
+            .done
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
             Err(mpsc::RecvTimeoutError::Timeout) => false,
         }
@@ -91,12 +94,24 @@ pub(crate) fn spawn_worker<H: RecordHandler>(
     let queue = consumer.split_partition_queue(topic, partition)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, done_rx) = mpsc::channel();
-    let worker = PartitionWorker { topic: topic.to_string(), partition, queue, consumer: consumer.clone(), deps };
+    let worker = PartitionWorker {
+        topic: topic.to_string(),
+        partition,
+        queue,
+        consumer: consumer.clone(),
+        deps,
+    };
     let join = runtime.spawn(async move {
         let _done = done_tx; // dropped when the task ends or is aborted
         worker.run(stop_rx).await;
     });
-    Some(WorkerHandle { topic: topic.to_string(), partition, stop: stop_tx, done: done_rx, join })
+    Some(WorkerHandle {
+        topic: topic.to_string(),
+        partition,
+        stop: stop_tx,
+        done: done_rx,
+        join,
+    })
 }
 
 struct PartitionWorker<H> {
@@ -121,7 +136,10 @@ impl<H: RecordHandler> PartitionWorker<H> {
                 Err(error) => {
                     // Fetch errors are transient or handled by librdkafka (offset
                     // reset, reconnect); report and keep reading.
-                    self.consumer.context().log.report_error(&error, &format!("fetching {}[{}]", self.topic, self.partition));
+                    self.consumer.context().log.report_error(
+                        &error,
+                        &format!("fetching {}[{}]", self.topic, self.partition),
+                    );
                     continue;
                 }
             };
@@ -147,11 +165,18 @@ impl<H: RecordHandler> PartitionWorker<H> {
             let result = AssertUnwindSafe(self.deps.handler.handle(record.clone()))
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|panic| Err(HandleError::Retryable(format!("handler panicked: {}", panic_message(&*panic)))));
+                .unwrap_or_else(|panic| {
+                    Err(HandleError::Retryable(format!(
+                        "handler panicked: {}",
+                        panic_message(&*panic)
+                    )))
+                });
             match result {
                 Ok(()) => return Outcome::Done,
                 Err(HandleError::Permanent(error)) => {
-                    return self.dead_letter(&record, DeadLetterReason::Permanent, &error, stop).await;
+                    return self
+                        .dead_letter(&record, DeadLetterReason::Permanent, &error, stop)
+                        .await;
                 }
                 Err(HandleError::Retryable(error)) if attempt < max_attempts => {
                     let delay = self.deps.retry.backoff(attempt - 1);
@@ -169,7 +194,9 @@ impl<H: RecordHandler> PartitionWorker<H> {
                     attempt += 1;
                 }
                 Err(HandleError::Retryable(error)) => {
-                    return self.dead_letter(&record, DeadLetterReason::RetryableExhausted, &error, stop).await;
+                    return self
+                        .dead_letter(&record, DeadLetterReason::RetryableExhausted, &error, stop)
+                        .await;
                 }
             }
         }

@@ -80,8 +80,5 @@ impl std::error::Error for HandleError {}
 /// Must be idempotent: delivery is at-least-once, so a record can be seen again after
 /// a crash, a rebalance or a shutdown that interrupted its retries.
 pub trait RecordHandler: Send + Sync + 'static {
-    fn handle(
-        &self,
-        record: KafkaRecord,
-    ) -> impl Future<Output = Result<(), HandleError>> + Send;
+    fn handle(&self, record: KafkaRecord) -> impl Future<Output = Result<(), HandleError>> + Send;
 }

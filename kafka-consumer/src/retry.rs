@@ -67,7 +67,10 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(policy: &RetryPolicy) -> Self {
-        Backoff { policy: policy.clone(), retry: 0 }
+        Backoff {
+            policy: policy.clone(),
+            retry: 0,
+        }
     }
 
     pub(crate) fn next_delay(&mut self) -> Duration {
@@ -80,7 +83,10 @@ impl Backoff {
 /// Sleeps unless `stop` is (or becomes) set. Returns false when stopped, so a record
 /// waiting for its next retry does not hold up a revoke or a shutdown: it was not
 /// committed, so it is redelivered later.
-pub(crate) async fn sleep_unless_stopped(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+pub(crate) async fn sleep_unless_stopped(
+    delay: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
     tokio::select! {
         biased;
         _ = stop.wait_for(|stopped| *stopped) => false,
@@ -97,11 +103,20 @@ mod tests {
         let p = RetryPolicy::default();
         for _ in 0..100 {
             let d0 = p.backoff(0);
-            assert!(d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100), "{d0:?}");
+            assert!(
+                d0 >= Duration::from_millis(50) && d0 <= Duration::from_millis(100),
+                "{d0:?}"
+            );
             let d3 = p.backoff(3);
-            assert!(d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(800), "{d3:?}");
+            assert!(
+                d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(800),
+                "{d3:?}"
+            );
             let d30 = p.backoff(30);
-            assert!(d30 >= Duration::from_secs(5) && d30 <= Duration::from_secs(10), "{d30:?}");
+            assert!(
+                d30 >= Duration::from_secs(5) && d30 <= Duration::from_secs(10),
+                "{d30:?}"
+            );
         }
         assert_eq!(p.capped_delay(u32::MAX), Duration::from_secs(10));
     }

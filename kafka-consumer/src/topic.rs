@@ -66,7 +66,9 @@ impl TopicAdmin {
         let admin = config
             .create_with_context(ClientLog::new(brokers))
             .map_err(|e| anyhow!("kafka admin client for {brokers}: {e}"))?;
-        Ok(TopicAdmin { admin: Arc::new(admin) })
+        Ok(TopicAdmin {
+            admin: Arc::new(admin),
+        })
     }
 
     /// Partition count of `topic`, or None if it does not exist.
@@ -74,10 +76,12 @@ impl TopicAdmin {
         let admin = self.admin.clone();
         let name = topic.to_string();
         // fetch_metadata blocks the calling thread until the broker answers.
-        let metadata = tokio::task::spawn_blocking(move || admin.inner().fetch_metadata(Some(&name), REQUEST_TIMEOUT))
-            .await
-            .map_err(|e| TopicError::Fatal(format!("metadata lookup task failed: {e}")))?
-            .map_err(|e| classify(&format!("fetching metadata of topic {topic}"), e))?;
+        let metadata = tokio::task::spawn_blocking(move || {
+            admin.inner().fetch_metadata(Some(&name), REQUEST_TIMEOUT)
+        })
+        .await
+        .map_err(|e| TopicError::Fatal(format!("metadata lookup task failed: {e}")))?
+        .map_err(|e| classify(&format!("fetching metadata of topic {topic}"), e))?;
         let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
             return Ok(None);
         };
@@ -93,7 +97,12 @@ impl TopicAdmin {
     }
 
     /// Creates `topic`; an already existing topic counts as success.
-    pub(crate) async fn create(&self, topic: &str, partitions: i32, replication: i32) -> Result<bool, TopicError> {
+    pub(crate) async fn create(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replication: i32,
+    ) -> Result<bool, TopicError> {
         let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
         let options = AdminOptions::new()
             .request_timeout(Some(REQUEST_TIMEOUT))
@@ -109,7 +118,10 @@ impl TopicAdmin {
                 Ok(_) => created = true,
                 Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) => {
-                    return Err(classify(&format!("creating topic {name}"), KafkaError::AdminOp(code)));
+                    return Err(classify(
+                        &format!("creating topic {name}"),
+                        KafkaError::AdminOp(code),
+                    ));
                 }
             }
         }
@@ -128,7 +140,10 @@ pub async fn ensure_topic(
     replication: i32,
 ) -> anyhow::Result<()> {
     let admin = TopicAdmin::new(brokers, client_settings)?;
-    let created = admin.create(topic, partitions, replication).await.map_err(|e| anyhow!("{e}"))?;
+    let created = admin
+        .create(topic, partitions, replication)
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
     if created {
         tracing::info!(topic, partitions, replication, "created kafka topic");
     }

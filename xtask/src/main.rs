@@ -94,7 +94,9 @@ fn package_plugin(args: &PackageArgs) -> Result<()> {
         cargo_build_release(&root)?;
     }
 
-    let binary = target.join("release").join(format!("{PLUGIN_NAME}{}", std::env::consts::EXE_SUFFIX));
+    let binary = target
+        .join("release")
+        .join(format!("{PLUGIN_NAME}{}", std::env::consts::EXE_SUFFIX));
     if !binary.is_file() {
         bail!(
             "{} does not exist; build it with `cargo build --release -p {PLUGIN_NAME}` or drop --skip-build",
@@ -102,12 +104,20 @@ fn package_plugin(args: &PackageArgs) -> Result<()> {
         );
     }
 
-    let out = package(&binary, &target.join("spin-plugin"), &version, args.url_base.as_deref())?;
+    let out = package(
+        &binary,
+        &target.join("spin-plugin"),
+        &version,
+        args.url_base.as_deref(),
+    )?;
     println!("tarball:  {}", out.tarball.display());
     println!("sha256:   {}", out.sha256);
     println!("manifest: {}", out.manifest.display());
     println!("url:      {}", out.url);
-    println!("install:  spin plugins install --file {} --yes", out.manifest.display());
+    println!(
+        "install:  spin plugins install --file {} --yes",
+        out.manifest.display()
+    );
     Ok(())
 }
 

@@ -41,7 +41,9 @@ impl Platform {
             "x86_64" => "amd64",
             "aarch64" => "aarch64",
             "arm" => "arm",
-            other => bail!("Spin plugins do not support arch {other:?} (only x86_64, aarch64, arm)"),
+            other => {
+                bail!("Spin plugins do not support arch {other:?} (only x86_64, aarch64, arm)")
+            }
         };
         Ok(Self { os, arch })
     }
@@ -87,9 +89,27 @@ mod tests {
 
     #[test]
     fn maps_rust_platform_names_to_spin_names() {
-        assert_eq!(Platform::from_rust("linux", "x86_64").unwrap(), Platform { os: "linux", arch: "amd64" });
-        assert_eq!(Platform::from_rust("macos", "aarch64").unwrap(), Platform { os: "macos", arch: "aarch64" });
-        assert_eq!(Platform::from_rust("windows", "arm").unwrap(), Platform { os: "windows", arch: "arm" });
+        assert_eq!(
+            Platform::from_rust("linux", "x86_64").unwrap(),
+            Platform {
+                os: "linux",
+                arch: "amd64"
+            }
+        );
+        assert_eq!(
+            Platform::from_rust("macos", "aarch64").unwrap(),
+            Platform {
+                os: "macos",
+                arch: "aarch64"
+            }
+        );
+        assert_eq!(
+            Platform::from_rust("windows", "arm").unwrap(),
+            Platform {
+                os: "windows",
+                arch: "arm"
+            }
+        );
         assert!(Platform::from_rust("freebsd", "x86_64").is_err());
         assert!(Platform::from_rust("linux", "riscv64").is_err());
     }

@@ -37,16 +37,28 @@ pub struct PackageOutput {
 /// Writes the tarball and the manifest into `out_dir` (created if missing).
 /// With `url_base`, the manifest points at `<url_base>/<tarball name>` (for a
 /// published release); without it, at the local tarball through a `file://` URL.
-pub fn package(binary: &Path, out_dir: &Path, version: &str, url_base: Option<&str>) -> Result<PackageOutput> {
-    ensure!(is_semver(version), "version {version:?} is not semver; Spin rejects it");
+pub fn package(
+    binary: &Path,
+    out_dir: &Path,
+    version: &str,
+    url_base: Option<&str>,
+) -> Result<PackageOutput> {
+    ensure!(
+        is_semver(version),
+        "version {version:?} is not semver; Spin rejects it"
+    );
     let platform = Platform::host()?;
 
-    let meta = fs::metadata(binary).with_context(|| format!("no plugin binary at {}", binary.display()))?;
+    let meta = fs::metadata(binary)
+        .with_context(|| format!("no plugin binary at {}", binary.display()))?;
     ensure!(meta.is_file(), "{} is not a file", binary.display());
     let contents = fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
 
     fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let tarball_name = format!("{PLUGIN_NAME}-{version}-{}-{}.tar.gz", platform.os, platform.arch);
+    let tarball_name = format!(
+        "{PLUGIN_NAME}-{version}-{}-{}.tar.gz",
+        platform.os, platform.arch
+    );
     let tarball = out_dir.join(&tarball_name);
 
     let bytes = tarball_bytes(&entry_name(), &contents)?;
@@ -61,14 +73,23 @@ pub fn package(binary: &Path, out_dir: &Path, version: &str, url_base: Option<&s
     let manifest_json = manifest::manifest(
         PLUGIN_NAME,
         version,
-        &[PluginPackage { platform, url: url.clone(), sha256: sha256.clone() }],
+        &[PluginPackage {
+            platform,
+            url: url.clone(),
+            sha256: sha256.clone(),
+        }],
     );
     let manifest = out_dir.join(MANIFEST_FILE);
     let mut text = serde_json::to_string_pretty(&manifest_json)?;
     text.push('\n');
     fs::write(&manifest, text).with_context(|| format!("writing {}", manifest.display()))?;
 
-    Ok(PackageOutput { tarball, manifest, sha256, url })
+    Ok(PackageOutput {
+        tarball,
+        manifest,
+        sha256,
+        url,
+    })
 }
 
 /// The executable's name inside the tarball. On Windows Spin runs `<name>.exe`.
@@ -106,7 +127,10 @@ pub fn tarball_bytes(name: &str, contents: &[u8]) -> Result<Vec<u8>> {
 
 /// Lowercase hex SHA-256 (the form Spin compares against).
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `<base>/<tarball>`, tolerating a trailing slash on `base`. Spin needs an
@@ -117,7 +141,11 @@ fn release_url(base: &str, tarball_name: &str) -> Result<String> {
         bail!("--url-base {base:?} is not an absolute URL (expected e.g. https://host/path)");
     };
     ensure!(
-        !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) && !rest.is_empty(),
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+            && !rest.is_empty(),
         "--url-base {base:?} is not an absolute URL (expected e.g. https://host/path)"
     );
     Ok(format!("{base}/{tarball_name}"))
@@ -165,6 +193,9 @@ mod tests {
 
     #[test]
     fn sha256_is_lowercase_hex() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

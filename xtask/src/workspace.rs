@@ -53,7 +53,9 @@ pub fn parse_package_version(text: &str) -> Result<String> {
         if !in_package {
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let key = key.trim();
         if key.starts_with("version.") {
             bail!("[package] version is not a plain string ({line:?}); set it explicitly");
@@ -65,7 +67,9 @@ pub fn parse_package_version(text: &str) -> Result<String> {
         let Some(rest) = value.strip_prefix('"') else {
             bail!("[package] version is not a plain string ({line:?}); set it explicitly");
         };
-        let Some(end) = rest.find('"') else { bail!("unterminated version string: {line:?}") };
+        let Some(end) = rest.find('"') else {
+            bail!("unterminated version string: {line:?}")
+        };
         let version = &rest[..end];
         if !is_semver(version) {
             bail!("[package] version {version:?} is not semver (MAJOR.MINOR.PATCH)");
@@ -86,11 +90,15 @@ pub fn is_semver(version: &str) -> bool {
     let numbers: Vec<&str> = core.split('.').collect();
     let numbers_ok = numbers.len() == 3
         && numbers.iter().all(|n| {
-            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n.len() == 1 || !n.starts_with('0'))
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (n.len() == 1 || !n.starts_with('0'))
         });
     let pre_ok = pre.is_none_or(|p| {
         !p.is_empty()
-            && p.split('.').all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+            && p.split('.').all(|id| {
+                !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            })
     });
     numbers_ok && pre_ok
 }

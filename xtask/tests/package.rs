@@ -20,7 +20,10 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new() -> Self {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
         let dir = std::env::temp_dir().join(format!(
             "xtask-test-{}-{}-{nanos}",
             std::process::id(),
@@ -50,7 +53,10 @@ fn write_binary(dir: &Path) -> PathBuf {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         // Prove it really is a runnable executable, not just bytes.
         let out = std::process::Command::new(&path).arg("x").output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "trigger-kafka stand-in x\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "trigger-kafka stand-in x\n"
+        );
     }
     path
 }
@@ -103,31 +109,60 @@ fn spin_os_arch() -> (&'static str, &'static str) {
 #[test]
 fn manifest_checksum_matches_the_tarball_bytes() {
     let tmp = TempDir::new();
-    let out = package(&write_binary(tmp.path()), &tmp.path().join("out"), "0.1.0", None).unwrap();
+    let out = package(
+        &write_binary(tmp.path()),
+        &tmp.path().join("out"),
+        "0.1.0",
+        None,
+    )
+    .unwrap();
 
     let manifest = read_manifest(&out);
     let sha = manifest["packages"][0]["sha256"].as_str().unwrap();
-    let expected: String =
-        Sha256::digest(fs::read(&out.tarball).unwrap()).iter().map(|b| format!("{b:02x}")).collect();
+    let expected: String = Sha256::digest(fs::read(&out.tarball).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     assert_eq!(sha, expected);
     assert_eq!(sha.len(), 64);
-    assert!(sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "lowercase hex: {sha}");
+    assert!(
+        sha.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "lowercase hex: {sha}"
+    );
     assert_eq!(out.sha256, expected);
 }
 
 #[test]
 fn tarball_holds_exactly_the_executable_at_top_level() {
     let tmp = TempDir::new();
-    let out = package(&write_binary(tmp.path()), &tmp.path().join("out"), "0.1.0", None).unwrap();
+    let out = package(
+        &write_binary(tmp.path()),
+        &tmp.path().join("out"),
+        "0.1.0",
+        None,
+    )
+    .unwrap();
 
     let (os, arch) = spin_os_arch();
-    assert_eq!(out.tarball, tmp.path().join("out").join(format!("trigger-kafka-0.1.0-{os}-{arch}.tar.gz")));
-    assert_eq!(out.manifest, tmp.path().join("out").join("trigger-kafka.json"));
+    assert_eq!(
+        out.tarball,
+        tmp.path()
+            .join("out")
+            .join(format!("trigger-kafka-0.1.0-{os}-{arch}.tar.gz"))
+    );
+    assert_eq!(
+        out.manifest,
+        tmp.path().join("out").join("trigger-kafka.json")
+    );
 
     let entries = tar_entries(&out.tarball);
     assert_eq!(entries.len(), 1, "exactly one entry");
     let e = &entries[0];
-    assert_eq!(e.path, Path::new(&format!("trigger-kafka{}", std::env::consts::EXE_SUFFIX)));
+    assert_eq!(
+        e.path,
+        Path::new(&format!("trigger-kafka{}", std::env::consts::EXE_SUFFIX))
+    );
     assert_eq!(e.path.components().count(), 1, "at top level");
     assert!(e.is_file);
     assert_eq!(e.mode & 0o777, 0o755);
@@ -139,7 +174,13 @@ fn tarball_holds_exactly_the_executable_at_top_level() {
 #[test]
 fn manifest_has_what_spin_requires() {
     let tmp = TempDir::new();
-    let out = package(&write_binary(tmp.path()), &tmp.path().join("out"), "1.2.3-rc.1", None).unwrap();
+    let out = package(
+        &write_binary(tmp.path()),
+        &tmp.path().join("out"),
+        "1.2.3-rc.1",
+        None,
+    )
+    .unwrap();
     let m = read_manifest(&out);
 
     assert_eq!(m["name"], "trigger-kafka");
@@ -147,7 +188,9 @@ fn manifest_has_what_spin_requires() {
     assert_eq!(m["spinCompatibility"], ">=3.0");
     assert_eq!(m["license"], "MIT");
     assert!(m["description"].as_str().is_some_and(|s| !s.is_empty()));
-    assert!(m["homepage"].as_str().is_some_and(|s| s.starts_with("https://")));
+    assert!(m["homepage"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("https://")));
 
     let packages = m["packages"].as_array().unwrap();
     assert_eq!(packages.len(), 1);
@@ -164,7 +207,10 @@ fn manifest_has_what_spin_requires() {
         assert!(path.starts_with('/'), "absolute: {url}");
         let path = Path::new(path);
         assert!(path.is_file(), "{url} exists");
-        assert_eq!(fs::canonicalize(path).unwrap(), fs::canonicalize(&out.tarball).unwrap());
+        assert_eq!(
+            fs::canonicalize(path).unwrap(),
+            fs::canonicalize(&out.tarball).unwrap()
+        );
     }
     let _ = path;
 }
@@ -183,15 +229,22 @@ fn packaging_twice_gives_the_same_checksum() {
 
     assert_eq!(first.sha256, second.sha256);
     assert_eq!(first.sha256, again.sha256);
-    assert_eq!(fs::read(&first.tarball).unwrap(), fs::read(&second.tarball).unwrap());
+    assert_eq!(
+        fs::read(&first.tarball).unwrap(),
+        fs::read(&second.tarball).unwrap()
+    );
 }
 
 #[test]
 fn url_base_points_the_manifest_at_the_release() {
     let tmp = TempDir::new();
-    let out =
-        package(&write_binary(tmp.path()), &tmp.path().join("out"), "0.1.0", Some("https://example.com/dl/v0.1.0/"))
-            .unwrap();
+    let out = package(
+        &write_binary(tmp.path()),
+        &tmp.path().join("out"),
+        "0.1.0",
+        Some("https://example.com/dl/v0.1.0/"),
+    )
+    .unwrap();
     let (os, arch) = spin_os_arch();
     let m = read_manifest(&out);
     assert_eq!(
@@ -199,10 +252,22 @@ fn url_base_points_the_manifest_at_the_release() {
         format!("https://example.com/dl/v0.1.0/trigger-kafka-0.1.0-{os}-{arch}.tar.gz")
     );
     // The checksum is of the same local tarball either way.
-    let local = package(&write_binary(tmp.path()), &tmp.path().join("local"), "0.1.0", None).unwrap();
+    let local = package(
+        &write_binary(tmp.path()),
+        &tmp.path().join("local"),
+        "0.1.0",
+        None,
+    )
+    .unwrap();
     assert_eq!(out.sha256, local.sha256);
 
-    assert!(package(&write_binary(tmp.path()), &tmp.path().join("x"), "0.1.0", Some("example.com/dl")).is_err());
+    assert!(package(
+        &write_binary(tmp.path()),
+        &tmp.path().join("x"),
+        "0.1.0",
+        Some("example.com/dl")
+    )
+    .is_err());
 }
 
 #[test]
@@ -222,5 +287,11 @@ fn refuses_a_missing_binary_or_bad_version() {
     let missing = tmp.path().join("nope");
     let err = package(&missing, &tmp.path().join("out"), "0.1.0", None).unwrap_err();
     assert!(format!("{err:#}").contains("no plugin binary"), "{err:#}");
-    assert!(package(&write_binary(tmp.path()), &tmp.path().join("out"), "0.1", None).is_err());
+    assert!(package(
+        &write_binary(tmp.path()),
+        &tmp.path().join("out"),
+        "0.1",
+        None
+    )
+    .is_err());
 }

@@ -1,0 +1,120 @@
+//! Command-line flags. `SpinTriggerFlags` are Spin's common trigger flags,
+//! which `spin up` forwards to a trigger plugin; the local mode adds the few a
+//! user needs to run an app without Spin. Which flags are acted on, and which
+//! are accepted for compatibility only, is documented on each.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser};
+
+/// Spin's common trigger flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SpinTriggerFlags {
+    /// Log directory for the stdout and stderr of components. Empty disables log files.
+    #[arg(short = 'L', long = "log-dir", env = "SPIN_LOG_DIR", value_name = "LOG_DIR")]
+    pub log_dir: Option<String>,
+
+    /// Truncate existing log files instead of appending to them.
+    #[arg(long = "truncate-logs")]
+    pub truncate_logs: bool,
+
+    /// Disable the on-disk cache of compiled components.
+    #[arg(long = "disable-cache", env = "DISABLE_WASMTIME_CACHE", conflicts_with = "cache")]
+    pub disable_cache: bool,
+
+    /// Wasmtime cache configuration file.
+    #[arg(long = "cache", env = "WASMTIME_CACHE_FILE", value_name = "WASMTIME_CACHE_FILE")]
+    pub cache: Option<PathBuf>,
+
+    /// Allocate instances on demand instead of from a pre-reserved pool.
+    #[arg(long = "disable-pooling")]
+    pub disable_pooling: bool,
+
+    /// Accepted for compatibility; has no effect (debug info is always kept).
+    #[arg(long = "debug-info")]
+    pub debug_info: bool,
+
+    /// Print output to the terminal only for these components (repeatable). Default: all.
+    #[arg(long = "follow", value_name = "ID")]
+    pub follow: Vec<String>,
+
+    /// Silence all component output on the terminal (log files are still written).
+    #[arg(short = 'q', long = "quiet", visible_aliases = ["sh", "shush"])]
+    pub quiet: bool,
+
+    /// Runtime configuration file (state_dir, log_dir, [sqlite_database.<label>]).
+    #[arg(long = "runtime-config-file", env = "RUNTIME_CONFIG_FILE", value_name = "RUNTIME_CONFIG_FILE")]
+    pub runtime_config_file: Option<PathBuf>,
+
+    /// Directory for the default SQLite database and logs. Empty means unset.
+    #[arg(long = "state-dir", value_name = "STATE_DIR")]
+    pub state_dir: Option<String>,
+
+    /// Accepted for compatibility; has no effect (components get no preopened files).
+    #[arg(long = "allow-transient-write")]
+    pub allow_transient_write: bool,
+
+    /// Accepted for compatibility; has no effect (no OpenTelemetry export).
+    #[arg(long = "experimental-wasi-otel")]
+    pub experimental_wasi_otel: bool,
+
+    /// Accepted for compatibility; key-value stores are not provided, so any value is an error.
+    #[arg(long = "key-value", value_name = "KEY=VALUE")]
+    pub key_values: Vec<String>,
+
+    /// SQL to run against the default database at startup: a statement, `@file`,
+    /// or `@file:label` for another database (repeatable).
+    #[arg(long = "sqlite", value_name = "SQL_STATEMENT")]
+    pub sqlite_statements: Vec<String>,
+
+    /// Maximum linear memory of one component instance, in bytes.
+    #[arg(long = "max-instance-memory", env = "SPIN_MAX_INSTANCE_MEMORY", value_name = "BYTES")]
+    pub max_instance_memory: Option<usize>,
+
+    /// Set an application variable: KEY=VALUE, KEY=@FILE, @FILE.json or @FILE.toml (repeatable).
+    #[arg(long = "variable", value_name = "VARIABLE")]
+    pub variables: Vec<String>,
+
+    /// Print the trigger's options and exit (used by `spin up --help`).
+    #[arg(long = "help-args-only", hide = true)]
+    pub help_args_only: bool,
+
+    /// Print the flags this trigger accepts as JSON on stderr and exit (used by `spin up`).
+    #[arg(long = "launch-metadata-only", hide = true)]
+    pub launch_metadata_only: bool,
+}
+
+/// As started by `spin up` (a Spin trigger plugin): only Spin's flags.
+#[derive(Parser, Debug)]
+#[command(name = "trigger-kafka", version, about = "Kafka trigger for Spin applications")]
+pub struct PluginCli {
+    #[command(flatten)]
+    pub spin: SpinTriggerFlags,
+}
+
+/// Run on its own, from a spin.toml: the Kafka trigger and, for local use,
+/// the app's HTTP routes.
+#[derive(Parser, Debug)]
+#[command(
+    name = "trigger-kafka",
+    version,
+    about = "Runs a Spin app's Kafka (and HTTP) triggers without Spin, from its spin.toml",
+    after_help = "Started by `spin up` (SPIN_LOCKED_URL set), it runs as a Spin trigger plugin instead."
+)]
+pub struct LocalCli {
+    /// The application manifest, or a directory holding spin.toml.
+    #[arg(short = 'f', long = "from", default_value = "spin.toml", value_name = "MANIFEST")]
+    pub from: PathBuf,
+
+    /// Address the HTTP trigger listens on.
+    #[arg(long = "listen", env = "SPIN_HTTP_LISTEN_ADDR", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+
+    /// Trigger types to run (repeatable: http, kafka). Default: every type in the app.
+    #[arg(long = "trigger", value_name = "TYPE")]
+    pub triggers: Vec<String>,
+
+    #[command(flatten)]
+    pub spin: SpinTriggerFlags,
+}

@@ -1,0 +1,104 @@
+//! The wasmtime engine and linker every trigger shares: compiles each
+//! component once per process (and, unless disabled, caches the machine code
+//! on disk across processes), links WASI 0.2, wasi-http and Spin's interfaces,
+//! and pre-instantiates so that each request or record pays only for a cheap
+//! instantiation from the pooling allocator.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+use crate::instance::{ComponentContext, InstanceState};
+
+/// How the engine is built (`--disable-pooling`, `--disable-cache`, `--cache`).
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub disable_pooling: bool,
+    pub disable_cache: bool,
+    pub cache_config: Option<PathBuf>,
+}
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+}
+
+/// A compiled, linked component and what its instances are granted.
+#[derive(Clone)]
+pub struct PreparedComponent {
+    pub pre: InstancePre<InstanceState>,
+    pub context: Arc<ComponentContext>,
+}
+
+impl Runtime {
+    pub fn new(options: &EngineOptions) -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        if !options.disable_pooling {
+            // Instances come from pre-reserved slots: instantiation is a few
+            // microseconds instead of mmap calls per request.
+            let mut pooling = PoolingAllocationConfig::default();
+            pooling
+                .total_component_instances(1_000)
+                .total_core_instances(4_000)
+                .total_memories(1_000)
+                .total_tables(2_000)
+                .max_memory_size(256 << 20);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        }
+        if !options.disable_cache {
+            match wasmtime::Cache::from_file(options.cache_config.as_deref()) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(e) => tracing::warn!("compilation cache disabled: {e}"),
+            }
+        }
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::spin_host::add_to_linker(&mut linker)?;
+        Ok(Runtime { engine, linker })
+    }
+
+    /// Compiles and links one component. A component importing something this
+    /// host does not provide fails here, naming the import.
+    pub fn prepare(&self, context: Arc<ComponentContext>, source: &std::path::Path) -> Result<PreparedComponent> {
+        let id = &context.id;
+        let bytes = std::fs::read(source)
+            .with_context(|| format!("component {id:?}: cannot read {}", source.display()))?;
+        if wasmparser_is_core_module(&bytes) {
+            anyhow::bail!(
+                "component {id:?}: {} is a core wasm module, not a component; build it for wasm32-wasip2",
+                source.display()
+            );
+        }
+        let component = Component::new(&self.engine, &bytes)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component {id:?}: cannot compile {}", source.display()))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component {id:?} cannot run on this host"))?;
+        Ok(PreparedComponent { pre, context })
+    }
+}
+
+impl PreparedComponent {
+    pub fn new_store(&self) -> Store<InstanceState> {
+        let mut store = Store::new(self.pre.engine(), InstanceState::new(self.context.clone()));
+        store.limiter(|state| &mut state.limits);
+        store
+    }
+}
+
+/// Core modules start with version 1 in the preamble; components use a
+/// different layer/version field.
+fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && &bytes[..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}

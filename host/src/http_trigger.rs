@@ -1,0 +1,191 @@
+//! The HTTP trigger for running an app without Spin: serves the app's
+//! `[[trigger.http]]` routes with Spin's matching rules (exact routes, and
+//! `/prefix/...` wildcards; the longest match wins), one fresh component
+//! instance per request through wasi-http, as Spin does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::WasiHttpView;
+
+use crate::engine::PreparedComponent;
+use crate::instance::InstanceState;
+
+/// One served route.
+pub struct Route {
+    /// As written: `/user`, or `/api/...` for a wildcard.
+    pub pattern: String,
+    pub component: PreparedComponent,
+}
+
+struct Served {
+    pattern: String,
+    prefix: String,
+    wildcard: bool,
+    component_id: String,
+    pre: ProxyPre<InstanceState>,
+    component: PreparedComponent,
+}
+
+pub struct HttpTrigger {
+    routes: Vec<Served>,
+}
+
+/// The body type wasi-http produces; plain host answers use it too.
+type ResponseBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+impl HttpTrigger {
+    pub fn new(routes: Vec<Route>) -> Result<Self> {
+        let mut served = Vec::new();
+        for route in routes {
+            let id = route.component.context.id.clone();
+            let pre = ProxyPre::new(route.component.pre.clone()).map_err(anyhow::Error::from).with_context(|| {
+                format!("component {id:?} does not export wasi:http/incoming-handler@0.2")
+            })?;
+            let (prefix, wildcard) = match route.pattern.strip_suffix("/...") {
+                Some(prefix) => (prefix.to_owned(), true),
+                None if route.pattern == "/..." => (String::new(), true),
+                None => (route.pattern.trim_end_matches('/').to_owned(), false),
+            };
+            if served.iter().any(|s: &Served| s.prefix == prefix && s.wildcard == wildcard) {
+                bail!("route {:?} is declared twice", route.pattern);
+            }
+            served.push(Served { pattern: route.pattern, prefix, wildcard, component_id: id, pre, component: route.component });
+        }
+        Ok(HttpTrigger { routes: served })
+    }
+
+    /// Spin's rule: an exact route beats a wildcard; among wildcards the
+    /// longest prefix wins.
+    fn route(&self, path: &str) -> Option<&Served> {
+        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let exact = self.routes.iter().find(|r| !r.wildcard && (r.prefix == path || (r.prefix.is_empty() && path == "/")));
+        exact.or_else(|| {
+            self.routes
+                .iter()
+                .filter(|r| r.wildcard && (path == r.prefix || path.starts_with(&format!("{}/", r.prefix)) || r.prefix.is_empty()))
+                .max_by_key(|r| r.prefix.len())
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        let addr = listener.local_addr()?;
+        println!("Serving http://{addr}");
+        println!("Available Routes:");
+        for r in &self.routes {
+            println!("  {}: http://{addr}{}", r.component_id, r.pattern);
+        }
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, client) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        continue;
+                    }
+                },
+                _ = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let trigger = self.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let trigger = trigger.clone();
+                async move { Ok::<_, std::convert::Infallible>(trigger.handle(req, addr, client).await) }
+            });
+            let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!("connection from {client}: {e}");
+                }
+            });
+        }
+        tracing::info!("HTTP trigger stopping: finishing in-flight requests");
+        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
+            tracing::warn!("some HTTP requests were still running after 10 s");
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, req: hyper::Request<Incoming>, local: SocketAddr, client: SocketAddr) -> hyper::Response<ResponseBody> {
+        let path = req.uri().path().to_owned();
+        if path == "/.well-known/spin/health" {
+            return plain(200, "OK");
+        }
+        let Some(route) = self.route(&path) else {
+            return plain(404, "Not Found");
+        };
+        match self.call(route, req, local, client).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!("component {} failed: {e:?}", route.component_id);
+                plain(500, "Internal Server Error")
+            }
+        }
+    }
+
+    async fn call(&self, route: &Served, mut req: hyper::Request<Incoming>, local: SocketAddr, client: SocketAddr) -> Result<hyper::Response<ResponseBody>> {
+        add_spin_headers(&mut req, route, local, client);
+        let mut store = route.component.new_store();
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = route.pre.clone();
+        // The guest may keep streaming the body after setting the response,
+        // so it runs in its own task.
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, out).await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => bail!("component answered with error code {code:?}"),
+            Err(_) => match task.await {
+                Ok(Ok(())) => bail!("component never set a response"),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            },
+        }
+    }
+}
+
+fn plain(status: u16, text: &'static str) -> hyper::Response<ResponseBody> {
+    let body = Full::new(Bytes::from_static(text.as_bytes())).map_err(|never| match never {}).boxed_unsync();
+    let mut response = hyper::Response::new(body);
+    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("valid status");
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
+    response
+}
+
+/// The request headers Spin adds, for components that read them.
+fn add_spin_headers(req: &mut hyper::Request<Incoming>, route: &Served, local: SocketAddr, client: SocketAddr) {
+    let path = req.uri().path().to_owned();
+    let full_url = format!("http://{local}{}", req.uri().path_and_query().map_or("/", |p| p.as_str()));
+    let path_info = if route.wildcard { path.strip_prefix(&route.prefix).unwrap_or("").to_owned() } else { String::new() };
+    let headers = req.headers_mut();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    set("spin-full-url", full_url);
+    set("spin-path-info", path_info);
+    set("spin-matched-route", route.pattern.clone());
+    set("spin-component-route", route.pattern.clone());
+    set("spin-raw-component-route", route.pattern.clone());
+    set("spin-base-path", "/".to_owned());
+    set("spin-client-addr", client.to_string());
+}

@@ -1,0 +1,72 @@
+//! Per-instance host state (the `T` of `Store<T>`): WASI, wasi-http, the
+//! resource table, memory limits, and what this component may reach (its
+//! databases, its variables). One store per request or Kafka record, as Spin.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::logs::ComponentLogs;
+use crate::sqlite::{self, Databases};
+use crate::variables::Variables;
+
+/// What one component is granted, shared by all its instances.
+pub struct ComponentContext {
+    pub id: String,
+    pub databases: Arc<Databases>,
+    pub allowed_databases: HashSet<String>,
+    /// Its `variables` table (templates), and the app's resolved values.
+    pub config: BTreeMap<String, String>,
+    pub variables: Arc<Variables>,
+    pub environment: Vec<(String, String)>,
+    pub logs: ComponentLogs,
+    pub max_memory: Option<usize>,
+}
+
+pub struct InstanceState {
+    pub component: Arc<ComponentContext>,
+    pub table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    pub limits: StoreLimits,
+}
+
+impl InstanceState {
+    pub fn new(component: Arc<ComponentContext>) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.envs(&component.environment);
+        wasi.stdout(component.logs.stdout());
+        wasi.stderr(component.logs.stderr());
+        let mut limits = StoreLimitsBuilder::new();
+        if let Some(max) = component.max_memory {
+            limits = limits.memory_size(max);
+        }
+        InstanceState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            limits: limits.build(),
+            component,
+        }
+    }
+
+    pub fn open_database(&self, label: &str) -> Result<sqlite::Connection, sqlite::Error> {
+        self.component.databases.open(label, &self.component.allowed_databases)
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}

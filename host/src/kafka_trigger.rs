@@ -1,0 +1,219 @@
+//! The Kafka trigger: turns `[application.trigger.kafka]` and each
+//! `[[trigger.kafka]]` (after `{{ variable }}` rendering) into a consumer of
+//! the `kafka-consumer` engine, and calls the component's
+//! `trigger-kafka:kafka/inbound-kafka` export once per record, in a fresh
+//! instance, as Spin does per event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use kafka_consumer::{ConsumerConfig, HandleError, KafkaRecord, RecordHandler, RetryPolicy, StartOffset};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::engine::PreparedComponent;
+use crate::instance::InstanceState;
+use crate::variables::Variables;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "trigger-kafka:kafka/kafka-trigger",
+        exports: { default: async },
+    });
+}
+
+use bindings::trigger_kafka::kafka::types as wit;
+
+/// `[application.trigger.kafka]`: settings shared by every Kafka trigger.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AppSettings {
+    /// Comma-separated bootstrap servers.
+    brokers: String,
+    /// Raw librdkafka client settings (`"security.protocol" = "SASL_SSL"`,
+    /// `"sasl.username" = "{{ kafka_user }}"`, ...).
+    #[serde(default)]
+    client: Map<String, Value>,
+}
+
+/// One `[[trigger.kafka]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerSettings {
+    component: String,
+    /// The trigger id Spin may add; accepted, the host names triggers itself.
+    #[serde(default, rename = "id")]
+    _id: Option<String>,
+    topics: Vec<String>,
+    group_id: Option<String>,
+    #[serde(default)]
+    start_offset: StartOffset,
+    dead_letter_topic: Option<String>,
+    create_dead_letter_topic: Option<bool>,
+    dead_letter_replication: Option<i32>,
+    max_attempts: Option<u32>,
+    initial_backoff_ms: Option<u64>,
+    max_backoff_ms: Option<u64>,
+    /// Records fetched ahead per partition.
+    batch_size: Option<usize>,
+}
+
+/// Builds the consumer configuration of one trigger.
+pub fn consumer_config(
+    app_name: &str,
+    app_settings: &Map<String, Value>,
+    trigger: &Map<String, Value>,
+    variables: &Variables,
+) -> Result<ConsumerConfig> {
+    let app: AppSettings = serde_json::from_value(variables.render_json(&Value::Object(app_settings.clone()))?)
+        .context("[application.trigger.kafka]")?;
+    let t: TriggerSettings = serde_json::from_value(variables.render_json(&Value::Object(trigger.clone()))?)
+        .with_context(|| format!("[[trigger.kafka]] for component {:?}", trigger.get("component")))?;
+    let group_id = t.group_id.unwrap_or_else(|| format!("{app_name}-{}", t.component));
+    let mut config = ConsumerConfig::new(app.brokers, group_id, t.topics);
+    config.start_offset = t.start_offset;
+    config.dead_letter_topic = t.dead_letter_topic;
+    if let Some(create) = t.create_dead_letter_topic {
+        config.create_dead_letter_topic = create;
+    }
+    if let Some(replication) = t.dead_letter_replication {
+        config.dead_letter_replication = replication;
+    }
+    let defaults = RetryPolicy::default();
+    config.retry = RetryPolicy {
+        max_attempts: t.max_attempts.unwrap_or(defaults.max_attempts),
+        initial_backoff: t.initial_backoff_ms.map_or(defaults.initial_backoff, Duration::from_millis),
+        max_backoff: t.max_backoff_ms.map_or(defaults.max_backoff, Duration::from_millis),
+        ..defaults
+    };
+    if let Some(batch) = t.batch_size {
+        config.max_in_flight_per_partition = batch;
+    }
+    for (key, value) in app.client {
+        let value = match value {
+            Value::String(s) => s,
+            Value::Bool(_) | Value::Number(_) => value.to_string(),
+            _ => bail!("[application.trigger.kafka.client] {key:?}: expected a string, number or boolean"),
+        };
+        config.client_settings.push((key, value));
+    }
+    Ok(config)
+}
+
+/// Calls a component for each record.
+pub struct ComponentHandler {
+    pre: bindings::KafkaTriggerPre<InstanceState>,
+    component: PreparedComponent,
+}
+
+impl ComponentHandler {
+    pub fn new(component: PreparedComponent) -> Result<Self> {
+        let pre = bindings::KafkaTriggerPre::new(component.pre.clone()).map_err(anyhow::Error::from).with_context(|| {
+            format!(
+                "component {:?} does not export trigger-kafka:kafka/inbound-kafka@0.1.0",
+                component.context.id
+            )
+        })?;
+        Ok(ComponentHandler { pre, component })
+    }
+
+    async fn call(&self, record: KafkaRecord) -> wasmtime::Result<Result<(), wit::HandleError>> {
+        let mut store = self.component.new_store();
+        let instance = self.pre.instantiate_async(&mut store).await?;
+        let message = wit::KafkaRecord {
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            timestamp: record.timestamp_ms,
+            key: record.key,
+            value: record.value,
+            headers: record.headers.into_iter().map(|(key, value)| wit::Header { key, value }).collect(),
+        };
+        instance.trigger_kafka_kafka_inbound_kafka().call_handle_message(&mut store, &message).await
+    }
+}
+
+impl RecordHandler for ComponentHandler {
+    async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
+        match self.call(record).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(wit::HandleError::Retryable(msg))) => Err(HandleError::Retryable(msg)),
+            Ok(Err(wit::HandleError::Permanent(msg))) => Err(HandleError::Permanent(msg)),
+            // A trap may be transient (out of memory under load) or caused by the
+            // record; retrying bounds it either way, then it is dead-lettered.
+            Err(trap) => Err(HandleError::Retryable(format!(
+                "component {} trapped: {trap:#}",
+                self.component.context.id
+            ))),
+        }
+    }
+}
+
+/// Runs one trigger until `shutdown`.
+pub async fn run(
+    config: ConsumerConfig,
+    component: PreparedComponent,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let id = component.context.id.clone();
+    tracing::info!(
+        "Kafka trigger for component {id}: topics {:?}, group {:?}, brokers {}",
+        config.topics,
+        config.group_id,
+        config.brokers
+    );
+    let handler = Arc::new(ComponentHandler::new(component)?);
+    kafka_consumer::run(config, handler, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::VariableDecl;
+    use std::collections::BTreeMap;
+
+    fn vars() -> Variables {
+        let decls = BTreeMap::from([
+            ("kafka_brokers".to_owned(), VariableDecl { default: Some("b1:9092".into()), secret: false }),
+            ("kafka_password".to_owned(), VariableDecl { default: None, secret: true }),
+        ]);
+        Variables::resolve(&decls, &["kafka_password=pw".into()], vec![]).unwrap()
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn renders_variables_and_maps_every_key() {
+        let app = map(serde_json::json!({
+            "brokers": "{{ kafka_brokers }}",
+            "client": {"security.protocol": "SASL_SSL", "sasl.password": "{{ kafka_password }}", "socket.keepalive.enable": true}
+        }));
+        let trigger = map(serde_json::json!({
+            "component": "user-kafka", "topics": ["user_service"], "start_offset": "latest",
+            "dead_letter_topic": "user_service.dlq", "max_attempts": 3, "initial_backoff_ms": 50,
+            "max_backoff_ms": 1000, "batch_size": 500
+        }));
+        let c = consumer_config("app", &app, &trigger, &vars()).unwrap();
+        assert_eq!(c.brokers, "b1:9092");
+        assert_eq!(c.group_id, "app-user-kafka");
+        assert_eq!(c.start_offset, StartOffset::Latest);
+        assert_eq!(c.dead_letter_topic.as_deref(), Some("user_service.dlq"));
+        assert_eq!(c.retry.max_attempts, 3);
+        assert_eq!(c.retry.initial_backoff, Duration::from_millis(50));
+        assert_eq!(c.max_in_flight_per_partition, 500);
+        assert!(c.client_settings.contains(&("sasl.password".into(), "pw".into())));
+        assert!(c.client_settings.contains(&("socket.keepalive.enable".into(), "true".into())));
+    }
+
+    #[test]
+    fn typos_are_startup_errors() {
+        let app = map(serde_json::json!({"brokers": "x"}));
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"], "dead_leter_topic": "d"}));
+        let err = format!("{:#}", consumer_config("app", &app, &trigger, &vars()).unwrap_err());
+        assert!(err.contains("dead_leter_topic"), "{err}");
+    }
+}

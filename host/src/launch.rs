@@ -1,0 +1,201 @@
+//! From a loaded app and the flags to running triggers: resolves state dir,
+//! databases, variables and logs the way Spin does, compiles the components
+//! the selected triggers need (once), starts the triggers, and shuts them down
+//! cleanly on SIGTERM or Ctrl-C.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{self, App};
+use crate::cli::{LocalCli, SpinTriggerFlags};
+use crate::engine::{EngineOptions, PreparedComponent, Runtime};
+use crate::http_trigger::{HttpTrigger, Route};
+use crate::instance::ComponentContext;
+use crate::logs::ComponentLogs;
+use crate::sqlite::Databases;
+use crate::state::{self, RuntimeConfig};
+use crate::variables::Variables;
+
+pub struct Launch {
+    app: App,
+    flags: SpinTriggerFlags,
+    /// What Spin passes as SPIN_LOCAL_APP_DIR (manifest mode: the manifest's directory).
+    local_app_dir: Option<String>,
+    trigger_types: Vec<String>,
+    listen: Option<SocketAddr>,
+}
+
+impl Launch {
+    /// Plugin mode: the locked app Spin wrote; only Kafka triggers are ours.
+    pub fn plugin(locked_url: String, flags: SpinTriggerFlags) -> Result<Self> {
+        let app = app::locked::load(&locked_url)?;
+        Ok(Launch {
+            app,
+            flags,
+            local_app_dir: std::env::var("SPIN_LOCAL_APP_DIR").ok(),
+            trigger_types: vec!["kafka".into()],
+            listen: None,
+        })
+    }
+
+    /// Manifest mode: every trigger type of the app, or those asked for.
+    pub fn local(cli: LocalCli) -> Result<Self> {
+        let manifest = app::manifest::resolve_path(&cli.from);
+        let app = app::manifest::load(&manifest)?;
+        let present: Vec<String> = app.triggers.iter().map(|t| t.trigger_type.clone()).collect();
+        let trigger_types = if cli.triggers.is_empty() { present.clone() } else { cli.triggers.clone() };
+        for ty in present.iter().chain(&cli.triggers) {
+            if ty != "http" && ty != "kafka" {
+                bail!("trigger type {ty:?} is not supported by this host (only http and kafka)");
+            }
+        }
+        let dir = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(Launch {
+            app,
+            flags: cli.spin,
+            local_app_dir: Some(dir.to_string_lossy().into_owned()),
+            trigger_types,
+            listen: Some(cli.listen),
+        })
+    }
+
+    pub async fn run(self) -> Result<()> {
+        let flags = &self.flags;
+        if !flags.key_values.is_empty() {
+            bail!("--key-value: key-value stores are not provided by this trigger");
+        }
+        let cwd = std::env::current_dir()?;
+        let runtime_config = RuntimeConfig::load(flags.runtime_config_file.as_deref())?;
+        let state_dir = state::state_dir(flags.state_dir.as_deref(), &runtime_config, self.local_app_dir.as_deref(), &cwd);
+        let databases = Databases::new(state::database_paths(&runtime_config, state_dir.as_deref(), &cwd))?;
+        match databases.path_of("default") {
+            Some(path) => println!("Storing default SQLite data to {:?}", path),
+            None => println!("No state directory: the default SQLite database is in memory"),
+        }
+        run_sqlite_statements(&databases, &flags.sqlite_statements)?;
+        let databases = Arc::new(databases);
+        let variables = Arc::new(Variables::resolve(&self.app.variables, &flags.variables, std::env::vars())?);
+        let log_dir = log_dir(flags, &runtime_config, state_dir.as_deref(), &cwd);
+
+        let runtime = Runtime::new(&EngineOptions {
+            disable_pooling: flags.disable_pooling,
+            disable_cache: flags.disable_cache,
+            cache_config: flags.cache.clone(),
+        })?;
+        let prepare = |component_id: &str, trigger: &app::TriggerDef| -> Result<PreparedComponent> {
+            let def = self.app.runnable_component(trigger)?;
+            let follow = !flags.quiet && (flags.follow.is_empty() || flags.follow.iter().any(|f| f == component_id));
+            let context = ComponentContext {
+                id: def.id.clone(),
+                databases: databases.clone(),
+                allowed_databases: def.databases.iter().cloned().collect::<HashSet<_>>(),
+                config: def.config.clone(),
+                variables: variables.clone(),
+                environment: def.environment.clone().into_iter().collect(),
+                logs: ComponentLogs::new(&def.id, follow, log_dir.as_deref(), flags.truncate_logs)?,
+                max_memory: flags.max_instance_memory,
+            };
+            runtime.prepare(Arc::new(context), &def.source)
+        };
+
+        let shutdown = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        if self.trigger_types.iter().any(|t| t == "http") {
+            let mut routes = Vec::new();
+            for trigger in self.app.triggers_of("http") {
+                let pattern = trigger.config.get("route").and_then(|r| r.as_str()).with_context(|| {
+                    format!("[[trigger.http]] for {:?} needs a string `route`", trigger.component)
+                })?;
+                routes.push(Route { pattern: pattern.to_owned(), component: prepare(&trigger.component, trigger)? });
+            }
+            let listen = self.listen.context("the HTTP trigger needs --listen")?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            let http = Arc::new(HttpTrigger::new(routes)?);
+            let stop = shutdown.clone();
+            tasks.spawn(async move { http.serve(listener, stop.cancelled_owned()).await.context("HTTP trigger") });
+        }
+        if self.trigger_types.iter().any(|t| t == "kafka") {
+            let settings = self.app.settings("kafka");
+            for trigger in self.app.triggers_of("kafka") {
+                let config = crate::kafka_trigger::consumer_config(&self.app.name, &settings, &trigger.config, &variables)
+                    .with_context(|| format!("Kafka trigger {}", trigger.id))?;
+                let component = prepare(&trigger.component, trigger)?;
+                let stop = shutdown.clone();
+                let id = trigger.id.clone();
+                tasks.spawn(async move {
+                    crate::kafka_trigger::run(config, component, stop.cancelled_owned())
+                        .await
+                        .with_context(|| format!("Kafka trigger {id}"))
+                });
+            }
+        }
+        if tasks.is_empty() {
+            bail!("the app has no {} triggers to run", self.trigger_types.join(" or "));
+        }
+
+        // Run until a signal, or until a trigger fails (then stop the others).
+        let mut result = Ok(());
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("shutting down"),
+            Some(done) = tasks.join_next() => {
+                result = done.context("trigger task panicked").and_then(|r| r);
+                if result.is_ok() {
+                    result = Err(anyhow::anyhow!("a trigger stopped unexpectedly"));
+                }
+            }
+        }
+        shutdown.cancel();
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done.context("trigger task panicked").and_then(|r| r) {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        result
+    }
+}
+
+/// `--log-dir` (empty disables), else the runtime config's `log_dir`, else `<state_dir>/logs`.
+fn log_dir(flags: &SpinTriggerFlags, config: &RuntimeConfig, state_dir: Option<&Path>, cwd: &Path) -> Option<PathBuf> {
+    match flags.log_dir.as_deref().or(config.log_dir.as_deref()) {
+        Some("") => None,
+        Some(dir) => Some(cwd.join(dir)),
+        None => state_dir.map(|s| s.join("logs")),
+    }
+}
+
+fn run_sqlite_statements(databases: &Databases, statements: &[String]) -> Result<()> {
+    for statement in statements {
+        let (sql, label) = match statement.strip_prefix('@') {
+            Some(spec) => {
+                let (file, label) = match spec.rsplit_once(':') {
+                    Some((file, label)) if databases.has(label) => (file, label),
+                    _ => (spec, "default"),
+                };
+                (std::fs::read_to_string(file).with_context(|| format!("--sqlite @{file}"))?, label)
+            }
+            None => (statement.clone(), "default"),
+        };
+        databases
+            .run_startup_statement(label, &sql)
+            .with_context(|| format!("--sqlite {statement:?}"))?;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

@@ -1,0 +1,732 @@
+//! Integration tests of the consumer engine against a real broker (tansu, started on
+//! port 19092 through scripts/kafka-broker if it is not up). Every test uses its own
+//! topics and group, so tests run concurrently and repeatedly.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use kafka_consumer::{
+    ensure_topic, run, ConsumerConfig, HandleError, KafkaRecord, RecordHandler, RetryPolicy,
+    HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION,
+    HEADER_ORIGINAL_TOPIC,
+};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const PORT: u16 = 19092;
+
+fn brokers() -> String {
+    format!("127.0.0.1:{PORT}")
+}
+
+fn broker() -> String {
+    static START: Once = Once::new();
+    START.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "kafka_consumer=info".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/kafka-broker");
+        let status = std::process::Command::new(script)
+            .args(["start", &PORT.to_string()])
+            .status()
+            .expect("running scripts/kafka-broker");
+        assert!(status.success(), "scripts/kafka-broker start {PORT} failed");
+    });
+    brokers()
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+async fn create_topic(name: &str, partitions: i32) {
+    ensure_topic(&brokers(), &[], name, partitions, 1)
+        .await
+        .expect("create topic");
+    // Creating it again is a success too.
+    ensure_topic(&brokers(), &[], name, partitions, 1)
+        .await
+        .expect("topic exists is ok");
+}
+
+fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("message.timeout.ms", "10000")
+        .create()
+        .expect("producer")
+}
+
+async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    partition: i32,
+    key: &str,
+    value: Option<&[u8]>,
+    headers: &[(&str, Option<&[u8]>)],
+) {
+    let mut owned = OwnedHeaders::new();
+    for (k, v) in headers {
+        owned = owned.insert(Header { key: k, value: *v });
+    }
+    let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic)
+        .partition(partition)
+        .key(key)
+        .headers(owned);
+    if let Some(value) = value {
+        record = record.payload(value);
+    }
+    producer
+        .send(record, Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("produce");
+}
+
+fn fast_retry(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        multiplier: 2.0,
+    }
+}
+
+fn config(topic: &str, group: &str) -> ConsumerConfig {
+    let mut config = ConsumerConfig::new(brokers(), group, vec![topic.to_string()]);
+    config.retry = fast_retry(3);
+    config.max_in_flight_per_partition = 20;
+    config
+}
+
+/// What a test handler decides for a record on its n-th attempt (1-based).
+type Behaviour = dyn Fn(&KafkaRecord, u32) -> Result<(), HandleError> + Send + Sync;
+
+struct Recorder {
+    behaviour: Box<Behaviour>,
+    delay: Duration,
+    /// Every call, in call order.
+    calls: Mutex<Vec<KafkaRecord>>,
+    /// Records the handler accepted, in order.
+    handled: Mutex<Vec<KafkaRecord>>,
+}
+
+impl Recorder {
+    fn new(
+        behaviour: impl Fn(&KafkaRecord, u32) -> Result<(), HandleError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Self::with_delay(Duration::ZERO, behaviour)
+    }
+
+    fn with_delay(
+        delay: Duration,
+        behaviour: impl Fn(&KafkaRecord, u32) -> Result<(), HandleError> + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        Arc::new(Recorder {
+            behaviour: Box::new(behaviour),
+            delay,
+            calls: Mutex::new(Vec::new()),
+            handled: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn handled(&self) -> Vec<KafkaRecord> {
+        self.handled.lock().unwrap().clone()
+    }
+
+    fn attempts(&self, key: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.key.as_deref() == Some(key.as_bytes()))
+            .count()
+    }
+
+    fn handled_keys(&self) -> HashSet<String> {
+        self.handled().iter().map(key_of).collect()
+    }
+}
+
+impl RecordHandler for Recorder {
+    async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let attempt = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(record.clone());
+            calls
+                .iter()
+                .filter(|r| {
+                    r.topic == record.topic
+                        && r.partition == record.partition
+                        && r.offset == record.offset
+                })
+                .count() as u32
+        };
+        let result = (self.behaviour)(&record, attempt);
+        if result.is_ok() {
+            self.handled.lock().unwrap().push(record);
+        }
+        result
+    }
+}
+
+fn key_of(record: &KafkaRecord) -> String {
+    String::from_utf8(record.key.clone().unwrap_or_default()).unwrap()
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+fn start<H: RecordHandler>(config: ConsumerConfig, handler: Arc<H>) -> Running {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run(config, handler, async move {
+        let _ = stopped.await;
+    }));
+    Running { stop, task }
+}
+
+impl Running {
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("engine did not shut down within 20s")
+            .expect("engine task panicked")
+            .expect("engine returned an error");
+    }
+}
+
+async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The group's committed offsets, as seen by a fresh client.
+async fn committed(group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let (group, topic) = (group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", &group)
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&topic, p);
+        }
+        let got = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .expect("committed offsets");
+        got.elements()
+            .iter()
+            .map(|e| (e.partition(), e.offset().to_raw().unwrap_or(-1)))
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+/// High watermark (next offset) per partition.
+async fn ends(topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .create()
+            .unwrap();
+        (0..partitions)
+            .map(|p| {
+                (
+                    p,
+                    consumer
+                        .fetch_watermarks(&topic, p, Duration::from_secs(10))
+                        .unwrap()
+                        .1,
+                )
+            })
+            .collect()
+    })
+    .await
+    .unwrap()
+}
+
+/// Every record of `topic`, read without a group from the beginning.
+async fn read_all(topic: &str, partitions: i32, expected: usize) -> Vec<KafkaRecord> {
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", unique("reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(&topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while out.len() < expected && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(KafkaRecord {
+                    topic: m.topic().to_string(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    timestamp_ms: m.timestamp().to_millis(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                    headers,
+                });
+            }
+        }
+        out
+    })
+    .await
+    .unwrap()
+}
+
+fn header<'a>(record: &'a KafkaRecord, key: &str) -> Option<&'a str> {
+    record
+        .headers
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.as_deref())
+        .map(|v| std::str::from_utf8(v).unwrap())
+}
+
+fn assert_in_order(records: &[KafkaRecord]) {
+    let mut last: HashMap<i32, i64> = HashMap::new();
+    for r in records {
+        if let Some(prev) = last.insert(r.partition, r.offset) {
+            assert!(
+                r.offset > prev,
+                "partition {}: offset {} delivered after {}",
+                r.partition,
+                r.offset,
+                prev
+            );
+        }
+    }
+}
+
+async fn timeout<F: Future>(secs: u64, f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test step timed out")
+}
+
+// A current-thread runtime on purpose: the rebalance callback blocks the poll thread,
+// never the runtime, so this must not deadlock.
+#[tokio::test(flavor = "current_thread")]
+async fn delivers_every_record_in_order_per_partition_and_commits_the_end() {
+    broker();
+    let (topic, group) = (unique("inorder"), unique("group"));
+    create_topic(&topic, 3).await;
+    let producer = producer();
+    const PER_PARTITION: usize = 60;
+    for i in 0..PER_PARTITION {
+        for p in 0..3 {
+            produce(
+                &producer,
+                &topic,
+                p,
+                &format!("p{p}-{i:03}"),
+                Some(format!("v{i}").as_bytes()),
+                &[],
+            )
+            .await;
+        }
+    }
+
+    let recorder = Recorder::new(|_, _| Ok(()));
+    let engine = start(config(&topic, &group), recorder.clone());
+    wait_until("all records handled", Duration::from_secs(30), || {
+        recorder.handled().len() >= 3 * PER_PARTITION
+    })
+    .await;
+    engine.shutdown().await;
+
+    let handled = recorder.handled();
+    assert_eq!(
+        handled.len(),
+        3 * PER_PARTITION,
+        "no duplicates in a run without rebalance"
+    );
+    assert_in_order(&handled);
+    for p in 0..3 {
+        let keys: Vec<String> = handled
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(key_of)
+            .collect();
+        let expected: Vec<String> = (0..PER_PARTITION).map(|i| format!("p{p}-{i:03}")).collect();
+        assert_eq!(keys, expected, "partition {p} in production order");
+    }
+    let ends = ends(&topic, 3).await;
+    assert_eq!(
+        timeout(15, committed(&group, &topic, 3)).await,
+        ends,
+        "committed offsets are the partition ends"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_dead_letters_and_never_stalls_the_partition() {
+    broker();
+    let (topic, group, dlt) = (unique("failing"), unique("group"), unique("failing-dlt"));
+    create_topic(&topic, 1).await; // one partition: the good records come after the bad ones
+    let producer = producer();
+    let trace: &[(&str, Option<&[u8]>)] = &[
+        ("trace-id", Some(b"abc")),
+        ("empty-header", None),
+        ("trace-id", Some(b"dup")),
+    ];
+    produce(&producer, &topic, 0, "good-1", Some(b"1"), &[]).await;
+    produce(&producer, &topic, 0, "flaky", Some(b"2"), &[]).await;
+    produce(
+        &producer,
+        &topic,
+        0,
+        "always-busy",
+        Some(b"3"),
+        &[("h", Some(b"x"))],
+    )
+    .await;
+    produce(&producer, &topic, 0, "good-2", Some(b"4"), &[]).await;
+    produce(&producer, &topic, 0, "poison", Some(b"{not json"), trace).await;
+    produce(&producer, &topic, 0, "tombstone", None, &[]).await;
+    produce(&producer, &topic, 0, "good-3", Some(b"6"), &[]).await;
+
+    let recorder = Recorder::new(|record, attempt| match key_of(record).as_str() {
+        "flaky" if attempt < 3 => Err(HandleError::Retryable(format!("busy (attempt {attempt})"))),
+        "always-busy" => Err(HandleError::Retryable("database is locked".into())),
+        "poison" => Err(HandleError::Permanent("invalid JSON".into())),
+        _ => Ok(()),
+    });
+    let mut config = config(&topic, &group);
+    config.retry = fast_retry(4);
+    config.dead_letter_topic = Some(dlt.clone());
+    let engine = start(config, recorder.clone());
+    wait_until("good-3 handled", Duration::from_secs(30), || {
+        recorder.handled_keys().contains("good-3")
+    })
+    .await;
+    engine.shutdown().await;
+
+    let handled: Vec<String> = recorder.handled().iter().map(key_of).collect();
+    assert_eq!(
+        handled,
+        ["good-1", "flaky", "good-2", "tombstone", "good-3"]
+    );
+    assert!(
+        recorder.handled()[3].value.is_empty(),
+        "a tombstone arrives as an empty value"
+    );
+    assert_eq!(recorder.attempts("flaky"), 3, "retried until it succeeded");
+    assert_eq!(
+        recorder.attempts("always-busy"),
+        4,
+        "retried up to max_attempts"
+    );
+    assert_eq!(
+        recorder.attempts("poison"),
+        1,
+        "permanent failures are not retried"
+    );
+
+    let dead = timeout(20, read_all(&dlt, 1, 2)).await;
+    assert_eq!(dead.len(), 2, "two dead-lettered records: {dead:?}");
+    let busy = &dead[0];
+    assert_eq!(busy.key.as_deref(), Some(&b"always-busy"[..]));
+    assert_eq!(busy.value, b"3");
+    assert_eq!(header(busy, "h"), Some("x"));
+    assert_eq!(header(busy, HEADER_ERROR_KIND), Some("retryable-exhausted"));
+    assert_eq!(header(busy, HEADER_ERROR), Some("database is locked"));
+    assert_eq!(header(busy, HEADER_ORIGINAL_OFFSET), Some("2"));
+
+    let poison = &dead[1];
+    assert_eq!(poison.key.as_deref(), Some(&b"poison"[..]));
+    assert_eq!(poison.value, b"{not json");
+    let expected_headers: Vec<(String, Option<Vec<u8>>)> = [
+        ("trace-id", Some("abc")),
+        ("empty-header", None),
+        ("trace-id", Some("dup")),
+        (HEADER_ERROR, Some("invalid JSON")),
+        (HEADER_ERROR_KIND, Some("permanent")),
+        (HEADER_ORIGINAL_TOPIC, Some(topic.as_str())),
+        (HEADER_ORIGINAL_PARTITION, Some("0")),
+        (HEADER_ORIGINAL_OFFSET, Some("4")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.map(|v| v.as_bytes().to_vec())))
+    .collect();
+    assert_eq!(poison.headers, expected_headers);
+
+    assert_eq!(
+        timeout(15, committed(&group, &topic, 1)).await,
+        BTreeMap::from([(0, 7)])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_resumes_from_the_committed_offsets() {
+    broker();
+    let (topic, group) = (unique("restart"), unique("group"));
+    create_topic(&topic, 3).await;
+    let producer = producer();
+    const PER_PARTITION: usize = 50;
+    for i in 0..PER_PARTITION {
+        for p in 0..3 {
+            produce(
+                &producer,
+                &topic,
+                p,
+                &format!("p{p}-{i:03}"),
+                Some(b"v"),
+                &[],
+            )
+            .await;
+        }
+    }
+
+    // Slow handler so the shutdown lands mid-stream.
+    let first = Recorder::with_delay(Duration::from_millis(20), |_, _| Ok(()));
+    let engine = start(config(&topic, &group), first.clone());
+    wait_until("a third of the records", Duration::from_secs(30), || {
+        first.handled().len() >= PER_PARTITION
+    })
+    .await;
+    engine.shutdown().await;
+    let first_run = first.handled();
+    assert!(
+        first_run.len() < 3 * PER_PARTITION,
+        "shutdown was not mid-stream"
+    );
+    assert_in_order(&first_run);
+    let committed_after_first = timeout(15, committed(&group, &topic, 3)).await;
+
+    let second = Recorder::new(|_, _| Ok(()));
+    let engine = start(config(&topic, &group), second.clone());
+    let all: HashSet<String> = (0..PER_PARTITION)
+        .flat_map(|i| (0..3).map(move |p| format!("p{p}-{i:03}")))
+        .collect();
+    wait_until(
+        "every record handled across both runs",
+        Duration::from_secs(30),
+        || {
+            let seen: HashSet<String> = first
+                .handled_keys()
+                .union(&second.handled_keys())
+                .cloned()
+                .collect();
+            seen == all
+        },
+    )
+    .await;
+    engine.shutdown().await;
+
+    let second_run = second.handled();
+    assert_in_order(&second_run);
+    for p in 0..3 {
+        // The second run starts exactly where the group's committed offset says.
+        let resumed_at = second_run
+            .iter()
+            .find(|r| r.partition == p)
+            .map(|r| r.offset);
+        let committed = committed_after_first[&p];
+        if committed < PER_PARTITION as i64 {
+            assert_eq!(
+                resumed_at,
+                Some(committed),
+                "partition {p} resumes at the committed offset"
+            );
+        }
+    }
+    let duplicates = first_run.len() + second_run.len() - all.len();
+    assert!(
+        duplicates <= 3,
+        "at most the in-flight record per partition is redelivered, got {duplicates}"
+    );
+    assert_eq!(
+        timeout(15, committed(&group, &topic, 3)).await,
+        ends(&topic, 3).await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_the_missing_dead_letter_topic_like_the_source_topic() {
+    broker();
+    let (topic, group, dlt) = (unique("src"), unique("group"), unique("src-dlt"));
+    create_topic(&topic, 3).await;
+    let mut config = config(&topic, &group);
+    config.dead_letter_topic = Some(dlt.clone());
+    let recorder = Recorder::new(|_, _| Ok(()));
+    let engine = start(config, recorder);
+
+    let dlt_clone = dlt.clone();
+    let partitions = move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .create()
+            .unwrap();
+        consumer
+            .fetch_metadata(Some(&dlt_clone), Duration::from_secs(5))
+            .ok()
+            .and_then(|m| {
+                m.topics()
+                    .iter()
+                    .find(|t| t.name() == dlt_clone && t.error().is_none())
+                    .map(|t| t.partitions().len())
+            })
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let count = tokio::task::spawn_blocking(partitions.clone())
+            .await
+            .unwrap();
+        if count > 0 {
+            assert_eq!(
+                count, 3,
+                "dead-letter topic gets the source topic's partition count"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dead-letter topic {dlt} was not created"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_broker_is_waited_for_not_fatal() {
+    // Nothing listens on port 1. With a dead-letter topic, startup keeps retrying;
+    // without, the consumer keeps polling. Both must stay up and stop cleanly.
+    for dead_letter in [Some("dlt".to_string()), None] {
+        let mut config =
+            ConsumerConfig::new("127.0.0.1:1", unique("group"), vec!["nowhere".into()]);
+        config.retry = fast_retry(3);
+        config.dead_letter_topic = dead_letter;
+        let engine = start(config, Recorder::new(|_, _| Ok(())));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !engine.task.is_finished(),
+            "engine ended while the broker was unreachable"
+        );
+        engine.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalance_hands_partitions_over_without_losing_records() {
+    broker();
+    let (topic, group) = (unique("rebalance"), unique("group"));
+    create_topic(&topic, 4).await;
+    let producer = producer();
+    const PER_PARTITION: usize = 40;
+    for i in 0..PER_PARTITION {
+        for p in 0..4 {
+            produce(
+                &producer,
+                &topic,
+                p,
+                &format!("p{p}-{i:03}"),
+                Some(b"v"),
+                &[],
+            )
+            .await;
+        }
+    }
+    let all: HashSet<String> = (0..PER_PARTITION)
+        .flat_map(|i| (0..4).map(move |p| format!("p{p}-{i:03}")))
+        .collect();
+
+    // Slow enough that the second member joins while the first is mid-stream; fast
+    // heartbeats so the first member learns of the rebalance quickly.
+    let member_config = || {
+        let mut config = config(&topic, &group);
+        config
+            .client_settings
+            .push(("heartbeat.interval.ms".into(), "300".into()));
+        config
+    };
+    let a = Recorder::with_delay(Duration::from_millis(50), |_, _| Ok(()));
+    let b = Recorder::with_delay(Duration::from_millis(50), |_, _| Ok(()));
+    let engine_a = start(member_config(), a.clone());
+    wait_until("first member under way", Duration::from_secs(20), || {
+        a.handled().len() >= 10
+    })
+    .await;
+    let engine_b = start(member_config(), b.clone());
+    wait_until(
+        "every record handled by the two members",
+        Duration::from_secs(40),
+        || {
+            a.handled_keys()
+                .union(&b.handled_keys())
+                .cloned()
+                .collect::<HashSet<_>>()
+                == all
+        },
+    )
+    .await;
+    engine_b.shutdown().await;
+    engine_a.shutdown().await;
+
+    // Each member saw its partitions in order, even across the handover: the revoke
+    // committed what was done, and the next owner started right after it.
+    let (a, b) = (a.handled(), b.handled());
+    assert!(
+        !b.is_empty(),
+        "the second member took over partitions mid-stream"
+    );
+    assert!(a.len() < all.len(), "the first member gave partitions away");
+    assert_in_order(&a);
+    assert_in_order(&b);
+    let duplicates = a.len() + b.len() - all.len();
+    assert!(
+        duplicates <= 4,
+        "at most one in-flight record per partition redelivered, got {duplicates}"
+    );
+    assert_eq!(
+        timeout(15, committed(&group, &topic, 4)).await,
+        ends(&topic, 4).await
+    );
+}

@@ -1,0 +1,158 @@
+//! The HTTP contract of `/user`, end to end: the real `user-http` component in
+//! the real host, over real sockets, against a real SQLite file.
+
+mod support;
+
+use serde_json::json;
+use support::{get, post, post_json, AppSpec, Host};
+
+const JOHN: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
+
+struct App {
+    _dir: tempfile::TempDir,
+    state: std::path::PathBuf,
+    manifest: std::path::PathBuf,
+    host: Host,
+}
+
+fn start(spec: AppSpec) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = spec.write_manifest(dir.path());
+    let state = dir.path().join(".spin");
+    let host = Host::start(&manifest, &state, &["http"], &[]);
+    App { _dir: dir, state, manifest, host }
+}
+
+fn john() -> serde_json::Value {
+    json!({"user_id": JOHN, "first_name": "John", "last_name": "Doe",
+           "email": "john.doe@example.com", "phone_number": "1234567890"})
+}
+
+#[test]
+fn readme_example_create_then_get() {
+    let app = start(AppSpec::default());
+    let base = &app.host.base_url;
+    let created = post_json(base, &john());
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.content_type, "application/json");
+    // Same keys, same order, same values as the README shows.
+    assert_eq!(
+        created.body,
+        r#"{"user_id":"3fa85f64-5717-4562-b3fc-2c963f66afa6","first_name":"John","last_name":"Doe","email":"john.doe@example.com","phone_number":"1234567890"}"#
+    );
+    let fetched = get(base, &format!("/user?user_id={JOHN}"));
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.body, created.body);
+}
+
+#[test]
+fn create_then_update_statuses_and_partial_updates() {
+    let app = start(AppSpec::default());
+    let base = &app.host.base_url;
+    let id = uuid::Uuid::new_v4();
+    let created = post_json(base, &json!({"user_id": id.to_string().to_uppercase(), "first_name": " Ann "}));
+    assert_eq!(created.status, 201);
+    assert_eq!(
+        created.json(),
+        json!({"user_id": id.to_string(), "first_name": "Ann", "last_name": "", "email": "", "phone_number": ""})
+    );
+    let updated = post_json(base, &json!({"user_id": id, "email": "ann@example.org", "unknown": [1, 2]}));
+    assert_eq!(updated.status, 200);
+    assert_eq!(updated.json()["first_name"], "Ann", "absent fields stay unchanged");
+    assert_eq!(updated.json()["email"], "ann@example.org");
+    let cleared = post_json(base, &json!({"user_id": id, "first_name": ""}));
+    assert_eq!(cleared.status, 200);
+    assert_eq!(cleared.json()["first_name"], "");
+    assert_eq!(cleared.json()["email"], "ann@example.org");
+    assert_eq!(get(base, &format!("/user?user_id={id}")).json(), cleared.json());
+}
+
+#[test]
+fn get_errors() {
+    let app = start(AppSpec::default());
+    let base = &app.host.base_url;
+    let missing = get(base, &format!("/user?user_id={}", uuid::Uuid::new_v4()));
+    assert_eq!((missing.status, missing.json()), (404, json!({"detail": "Not found."})));
+    let no_id = get(base, "/user");
+    assert_eq!((no_id.status, no_id.json()), (400, json!({"user_id": ["This field is required."]})));
+    let bad_id = get(base, "/user?user_id=not-a-uuid");
+    assert_eq!((bad_id.status, bad_id.json()), (400, json!({"user_id": ["Must be a valid UUID."]})));
+    assert_eq!(bad_id.content_type, "application/json");
+}
+
+#[test]
+fn post_errors_write_nothing() {
+    let app = start(AppSpec::default());
+    let base = &app.host.base_url;
+    let id = uuid::Uuid::new_v4().to_string();
+    let cases: Vec<(Vec<u8>, &str, u16, serde_json::Value)> = vec![
+        (b"{not json".to_vec(), "application/json", 400, json!("detail")),
+        (b"[1, 2]".to_vec(), "application/json", 400,
+            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]})),
+        (json!({"first_name": "x"}).to_string().into_bytes(), "application/json", 400,
+            json!({"user_id": ["This field is required."]})),
+        (json!({"user_id": id, "email": "nope"}).to_string().into_bytes(), "application/json", 400,
+            json!({"email": ["Enter a valid email address."]})),
+        (json!({"user_id": id, "first_name": "Ok", "last_name": null}).to_string().into_bytes(), "application/json", 400,
+            json!({"last_name": ["This field may not be null."]})),
+        (json!({"user_id": id, "first_name": "x".repeat(151)}).to_string().into_bytes(), "application/json", 400,
+            json!({"first_name": ["Ensure this field has no more than 150 characters."]})),
+        (json!({"user_id": id, "phone_number": "call me"}).to_string().into_bytes(), "application/json", 400,
+            json!("phone_number")),
+        (json!({"user_id": id, "email": ["a@b.co"]}).to_string().into_bytes(), "application/json", 400,
+            json!({"email": ["Not a valid string."]})),
+        (json!({"user_id": id}).to_string().into_bytes(), "text/plain", 415,
+            json!({"detail": "Unsupported media type \"text/plain\" in request."})),
+        (vec![b' '; 64 * 1024 + 1], "application/json", 413, json!("detail")),
+    ];
+    for (body, content_type, status, expected) in cases {
+        let reply = post(base, content_type, &body);
+        assert_eq!(reply.status, status, "{content_type} {}: {}", String::from_utf8_lossy(&body[..body.len().min(80)]), reply.body);
+        assert_eq!(reply.content_type, "application/json");
+        match expected {
+            serde_json::Value::String(key) => assert!(reply.json().get(&key).is_some(), "{} lacks {key}", reply.body),
+            expected => assert_eq!(reply.json(), expected),
+        }
+    }
+    // The rejected writes left nothing behind, not even a partial user.
+    assert_eq!(get(base, &format!("/user?user_id={id}")).status, 404);
+}
+
+#[test]
+fn other_methods_are_refused_with_allow() {
+    let app = start(AppSpec::default());
+    let reply = support::http().delete(format!("{}/user", app.host.base_url)).call().unwrap();
+    assert_eq!(reply.status().as_u16(), 405);
+    assert_eq!(reply.headers()["allow"], "GET, POST");
+    assert_eq!(reply.headers()["content-type"], "application/json");
+}
+
+#[test]
+fn data_survives_a_restart_on_the_same_sqlite_file() {
+    let app = start(AppSpec::default());
+    assert_eq!(post_json(&app.host.base_url, &john()).status, 201);
+    let status = app.host.terminate();
+    assert!(status.success(), "clean exit on SIGTERM: {status:?}");
+    assert!(app.state.join("sqlite_db.db").exists());
+    let again = Host::start(&app.manifest, &app.state, &["http"], &[]);
+    let fetched = get(&again.base_url, &format!("/user?user_id={JOHN}"));
+    assert_eq!((fetched.status, fetched.json()), (200, john()));
+}
+
+#[test]
+fn a_database_label_not_granted_is_access_denied() {
+    // The component opens "default", which this manifest does not grant it.
+    let app = start(AppSpec { http_databases: r#"["other"]"#.into(), ..AppSpec::default() });
+    let reply = post_json(&app.host.base_url, &john());
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert_eq!(reply.json(), json!({"detail": "A server error occurred."}));
+    let mut host = app.host;
+    host.wait_for_output("access denied", std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn unmatched_routes_are_404_and_health_answers() {
+    let app = start(AppSpec::default());
+    assert_eq!(get(&app.host.base_url, "/nope").status, 404);
+    assert_eq!(get(&app.host.base_url, "/.well-known/spin/health").status, 200);
+}

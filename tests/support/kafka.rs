@@ -1,0 +1,118 @@
+//! The real test broker (started by scripts/test, or here on demand through
+//! scripts/kafka-broker) and small producer/consumer helpers.
+
+use std::process::Command;
+use std::sync::Once;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+
+pub const TEST_PORT: u16 = 19092;
+
+pub fn brokers() -> String {
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| format!("127.0.0.1:{TEST_PORT}"))
+}
+
+/// Starts the local broker unless one was provided (TEST_KAFKA_BROKERS).
+pub fn ensure_broker() {
+    static START: Once = Once::new();
+    START.call_once(|| {
+        if std::env::var("TEST_KAFKA_BROKERS").is_ok() {
+            return;
+        }
+        let status = Command::new(super::root().join("scripts/kafka-broker"))
+            .args(["start", &TEST_PORT.to_string()])
+            .status()
+            .expect("run scripts/kafka-broker");
+        assert!(status.success(), "could not start the test broker");
+    });
+}
+
+pub fn create_topic(name: &str, partitions: u32) {
+    ensure_broker();
+    let port = brokers().rsplit(':').next().unwrap().to_owned();
+    let status = Command::new(super::root().join("scripts/kafka-broker"))
+        .args(["create-topic", name, &partitions.to_string(), &port])
+        .status()
+        .unwrap();
+    assert!(status.success(), "could not create topic {name}");
+}
+
+pub fn producer() -> FutureProducer {
+    ensure_broker();
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer")
+}
+
+/// Produces records (key, value, headers) in order and waits for every delivery.
+pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
+    let producer = producer();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut pending = Vec::new();
+        for (key, value) in records {
+            let mut record = FutureRecord::to(topic).payload(value.as_slice()).headers(
+                OwnedHeaders::new().insert(Header { key: "origin", value: Some("test") }),
+            );
+            if let Some(key) = key {
+                record = record.key(key.as_str());
+            }
+            // Sequential sends keep per-key order across partitions' batches.
+            pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+        }
+        for delivery in pending {
+            delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+        }
+    });
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// A record read back (dead-letter checks).
+#[derive(Debug)]
+pub struct Consumed {
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Consumed {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads `count` records from the start of `topic` (fresh group), or fewer on timeout.
+pub fn consume_all(topic: &str, count: usize, timeout: Duration) -> Vec<Consumed> {
+    ensure_broker();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut out = Vec::new();
+    while out.len() < count && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Consumed { key: m.key().map(<[u8]>::to_vec), value: m.payload().unwrap_or_default().to_vec(), headers });
+        }
+    }
+    out
+}

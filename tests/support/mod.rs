@@ -1,0 +1,294 @@
+//! Shared by the integration tests: builds the real components and host once,
+//! starts the host as a real process on a free port against a real SQLite file,
+//! talks HTTP over real sockets, and reaches the real test broker.
+#![allow(dead_code)]
+
+pub mod kafka;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Once};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the wasm components and the host, once per test binary (a no-op
+/// when they are up to date, so `cargo test` alone is enough).
+pub fn ensure_built() {
+    static BUILD: Once = Once::new();
+    BUILD.call_once(|| {
+        let cargo = env!("CARGO");
+        let run = |args: &[&str]| {
+            let status = Command::new(cargo).args(args).current_dir(root()).status().expect("run cargo");
+            assert!(status.success(), "cargo {args:?} failed");
+        };
+        run(&["build", "--target", "wasm32-wasip2", "--release", "-p", "user-http", "-p", "user-kafka"]);
+        run(&["build", "-p", "trigger-kafka"]);
+    });
+}
+
+pub fn host_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    target.join("debug/trigger-kafka")
+}
+
+pub fn wasm(name: &str) -> PathBuf {
+    root().join("target/wasm32-wasip2/release").join(format!("{name}.wasm"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Settings of the app manifest a test runs.
+pub struct AppSpec {
+    pub topic: String,
+    pub group: String,
+    pub dead_letter_topic: String,
+    /// Extra lines for the `[[trigger.kafka]]` table.
+    pub kafka_extra: String,
+    /// Databases the HTTP component may open.
+    pub http_databases: String,
+}
+
+impl Default for AppSpec {
+    fn default() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        AppSpec {
+            topic: format!("user_service_{id}"),
+            group: format!("group_{id}"),
+            dead_letter_topic: format!("user_service_{id}.dlq"),
+            kafka_extra: "initial_backoff_ms = 20\nmax_backoff_ms = 200\n".into(),
+            http_databases: r#"["default"]"#.into(),
+        }
+    }
+}
+
+impl AppSpec {
+    /// The project's spin.toml shape, with absolute component paths and this test's names.
+    pub fn write_manifest(&self, dir: &Path) -> PathBuf {
+        let manifest = format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "user-info-service"
+[application.trigger.kafka]
+brokers = "{{{{ kafka_brokers }}}}"
+[variables]
+kafka_brokers = {{ default = "127.0.0.1:9092" }}
+[[trigger.http]]
+route = "/user"
+component = "user-http"
+[[trigger.kafka]]
+component = "user-kafka"
+topics = ["{topic}"]
+group_id = "{group}"
+dead_letter_topic = "{dlq}"
+{extra}
+[component.user-http]
+source = "{http}"
+sqlite_databases = {http_dbs}
+[component.user-kafka]
+source = "{kafka}"
+sqlite_databases = ["default"]
+"#,
+            topic = self.topic,
+            group = self.group,
+            dlq = self.dead_letter_topic,
+            extra = self.kafka_extra,
+            http = wasm("user_http").display(),
+            kafka = wasm("user_kafka").display(),
+            http_dbs = self.http_databases,
+        );
+        let path = dir.join("spin.toml");
+        std::fs::write(&path, manifest).unwrap();
+        path
+    }
+}
+
+/// A running `trigger-kafka` process.
+pub struct Host {
+    child: Child,
+    pub base_url: String,
+    lines: mpsc::Receiver<String>,
+    pub output: Vec<String>,
+}
+
+impl Host {
+    /// Starts the host on `manifest` with state in `state_dir`, running the
+    /// given trigger types; waits until HTTP serves (when http is among them).
+    pub fn start(manifest: &Path, state_dir: &Path, triggers: &[&str], env: &[(&str, &str)]) -> Host {
+        ensure_built();
+        let port = free_port();
+        let mut cmd = Command::new(host_binary());
+        cmd.arg("-f").arg(manifest).arg("--listen").arg(format!("127.0.0.1:{port}"));
+        cmd.arg("--state-dir").arg(state_dir);
+        for t in triggers {
+            cmd.arg("--trigger").arg(t);
+        }
+        cmd.env("SPIN_VARIABLE_KAFKA_BROKERS", kafka::brokers());
+        cmd.env("RUST_LOG", "info");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start trigger-kafka");
+        let (tx, rx) = mpsc::channel();
+        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut host = Host { child, base_url: format!("http://127.0.0.1:{port}"), lines: rx, output: Vec::new() };
+        if triggers.contains(&"http") {
+            host.wait_for_output("Serving http://", Duration::from_secs(120));
+        } else {
+            host.wait_for_output("Kafka trigger for component", Duration::from_secs(120));
+        }
+        host
+    }
+
+    /// Waits until the host prints a line containing `needle`; panics with its output otherwise.
+    pub fn wait_for_output(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        if let Some(line) = self.output.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    eprintln!("host: {line}");
+                    self.output.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    let status = self.child.try_wait().ok().flatten();
+                    panic!("host never printed {needle:?} (exit: {status:?}); output:\n{}", self.output.join("\n"));
+                }
+            }
+        }
+    }
+
+    /// Everything printed so far.
+    pub fn drain_output(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            eprintln!("host: {line}");
+            self.output.push(line);
+        }
+        self.output.join("\n")
+    }
+
+    fn signal(&self, signal: &str) {
+        Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().unwrap();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.drain_output();
+                return status;
+            }
+            assert!(Instant::now() < deadline, "host did not exit after SIGTERM:\n{}", self.drain_output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that reports every status instead of failing on 4xx/5xx.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// A response, reduced to what tests assert on.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub allow: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = response.expect("HTTP request failed");
+    let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let content_type = header("content-type").unwrap_or_default();
+    let allow = header("allow");
+    let body = response.body_mut().read_to_string().unwrap();
+    Reply { status: response.status().as_u16(), content_type, allow, body }
+}
+
+pub fn get(base: &str, path_and_query: &str) -> Reply {
+    reply(http().get(format!("{base}{path_and_query}")).call())
+}
+
+pub fn post(base: &str, content_type: &str, body: impl AsRef<[u8]>) -> Reply {
+    reply(http().post(format!("{base}/user")).header("content-type", content_type).send(body.as_ref()))
+}
+
+pub fn post_json(base: &str, body: &serde_json::Value) -> Reply {
+    post(base, "application/json", body.to_string())
+}
+
+/// Reads a user straight from the SQLite file (what any process would see).
+pub fn user_in_db(db: &Path, user_id: &str) -> Option<serde_json::Value> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.query_row(
+        "SELECT user_id, first_name, last_name, email, phone_number FROM user_info WHERE user_id = ?1",
+        [user_id],
+        |r| {
+            Ok(serde_json::json!({
+                "user_id": r.get::<_, String>(0)?, "first_name": r.get::<_, String>(1)?,
+                "last_name": r.get::<_, String>(2)?, "email": r.get::<_, String>(3)?,
+                "phone_number": r.get::<_, String>(4)?,
+            }))
+        },
+    )
+    .ok()
+}
+
+/// Polls `check` until it holds.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -171,6 +171,15 @@ impl ConsumerConfig {
             "message.timeout.ms",
             "30000",
         );
+        // A record the source topic accepted must fit in its dead-letter copy:
+        // don't let librdkafka's 1 MB default refuse it locally; the broker's own
+        // limit decides (see dead_letter.rs for what happens when it refuses).
+        set_default(
+            &mut config,
+            &self.client_settings,
+            "message.max.bytes",
+            "100000000",
+        );
         config
     }
 }

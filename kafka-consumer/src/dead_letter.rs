@@ -22,6 +22,10 @@ pub const HEADER_ERROR_KIND: &str = "kafka_dlt_error_kind";
 pub const HEADER_ORIGINAL_TOPIC: &str = "kafka_dlt_original_topic";
 pub const HEADER_ORIGINAL_PARTITION: &str = "kafka_dlt_original_partition";
 pub const HEADER_ORIGINAL_OFFSET: &str = "kafka_dlt_original_offset";
+/// Set (to the original value's size) when the broker refused the value as too
+/// large for the dead-letter topic and the copy carries no value; the record is
+/// still identified by its original topic, partition and offset.
+pub const HEADER_VALUE_DROPPED: &str = "kafka_dlt_value_dropped_bytes";
 
 /// Why a record is dead-lettered; the value of the `kafka_dlt_error_kind` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,13 +106,14 @@ impl DeadLetterSink {
         error: &str,
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
-        let headers = dead_letter_headers(record, reason, error);
+        let mut headers = dead_letter_headers(record, reason, error);
+        let mut payload: &[u8] = &record.value;
         let mut backoff = Backoff::new(&self.retry);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let mut message: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
-                .payload(&record.value[..])
+                .payload(payload)
                 .headers(headers.clone());
             if let Some(key) = &record.key {
                 message = message.key(&key[..]);
@@ -122,6 +127,19 @@ impl DeadLetterSink {
                 Ok(_) => return true,
                 Err((error, _)) => error,
             };
+            // Retrying a record the broker finds too large can never succeed and
+            // would block the partition: send the copy without its value instead.
+            if is_too_large(&error) && !payload.is_empty() {
+                tracing::warn!(
+                    topic = %record.topic, partition = record.partition, offset = record.offset,
+                    dead_letter_topic = %self.topic, size = record.value.len(),
+                    "the dead-letter topic refuses a value this large; dead-lettering the record without its value"
+                );
+                let size = record.value.len().to_string();
+                headers = headers.insert(Header { key: HEADER_VALUE_DROPPED, value: Some(size.as_str()) });
+                payload = &[];
+                continue;
+            }
             let delay = backoff.next_delay();
             tracing::warn!(
                 topic = %record.topic, partition = record.partition, offset = record.offset,
@@ -133,6 +151,14 @@ impl DeadLetterSink {
             }
         }
     }
+}
+
+fn is_too_large(error: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidRecord)
+    )
 }
 
 /// Startup step: makes sure the dead-letter topic exists, creating it (with as many

@@ -21,6 +21,7 @@ pub use config::{ConsumerConfig, StartOffset};
 pub use dead_letter::{
     HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION,
     HEADER_ORIGINAL_TOPIC,
+    HEADER_VALUE_DROPPED,
 };
 pub use engine::run;
 pub use record::{HandleError, KafkaRecord, RecordHandler};

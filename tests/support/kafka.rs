@@ -47,6 +47,8 @@ pub fn producer() -> FutureProducer {
         .set("bootstrap.servers", brokers())
         .set("message.timeout.ms", "30000")
         .set("linger.ms", "5")
+        // Room for the 2 MB poison record of the dead-letter test.
+        .set("message.max.bytes", "4000000")
         .create()
         .expect("producer")
 }

@@ -204,3 +204,37 @@ fn concurrent_http_and_kafka_writers_share_the_database() {
     }
     assert!(consume_all(&app.spec.dead_letter_topic, 1, Duration::from_secs(3)).is_empty(), "nothing dead-lettered");
 }
+
+#[test]
+fn broker_killed_and_restarted_mid_stream() {
+    use support::kafka::{broker_script, produce_to};
+    // A broker of this test's own: killing the shared one would disturb the others.
+    let port = "19095";
+    let brokers = format!("127.0.0.1:{port}");
+    broker_script(&["stop", port]);
+    let _ = std::fs::remove_dir_all(support::root().join("target/kafka").join(port));
+    broker_script(&["start", port]);
+    let spec = AppSpec::default();
+    broker_script(&["create-topic", &spec.topic, "3", port]);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = spec.write_manifest(dir.path());
+    let state = dir.path().join(".spin");
+    let db = state.join("sqlite_db.db");
+    let users: Vec<String> = (0..400).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let records: Vec<_> = users.iter().map(|u| keyed(u, json!({"user_id": u, "phone_number": "555 0100"}))).collect();
+    let applied = |n: usize| users[..n].iter().all(|u| user_in_db(&db, u).is_some());
+
+    produce_to(&brokers, &spec.topic, &records[..200]);
+    let mut host = Host::start(&manifest, &state, &["kafka"], &[("SPIN_VARIABLE_KAFKA_BROKERS", brokers.as_str())]);
+    eventually("the first half", Duration::from_secs(60), || applied(200));
+
+    broker_script(&["stop", port]); // SIGKILL
+    host.wait_for_output("Kafka brokers unreachable", Duration::from_secs(60)); // and says so
+    std::thread::sleep(Duration::from_secs(2));
+    broker_script(&["start", port]);
+    produce_to(&brokers, &spec.topic, &records[200..]);
+    eventually("every record after the broker came back", Duration::from_secs(120), || applied(users.len()));
+    let status = host.terminate();
+    broker_script(&["stop", port]);
+    assert!(status.success(), "{status:?}");
+}

@@ -34,17 +34,18 @@ pub fn ensure_broker() {
 pub fn create_topic(name: &str, partitions: u32) {
     ensure_broker();
     let port = brokers().rsplit(':').next().unwrap().to_owned();
-    let status = Command::new(super::root().join("scripts/kafka-broker"))
-        .args(["create-topic", name, &partitions.to_string(), &port])
-        .status()
-        .unwrap();
-    assert!(status.success(), "could not create topic {name}");
+    broker_script(&["create-topic", name, &partitions.to_string(), &port]);
 }
 
-pub fn producer() -> FutureProducer {
-    ensure_broker();
+/// Runs scripts/kafka-broker (start, stop, create-topic) for a broker of a test's own.
+pub fn broker_script(args: &[&str]) {
+    let status = Command::new(super::root().join("scripts/kafka-broker")).args(args).status().unwrap();
+    assert!(status.success(), "scripts/kafka-broker {args:?} failed");
+}
+
+pub fn producer(brokers: &str) -> FutureProducer {
     ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+        .set("bootstrap.servers", brokers)
         .set("message.timeout.ms", "30000")
         .set("linger.ms", "5")
         // Room for the 2 MB poison record of the dead-letter test.
@@ -55,7 +56,12 @@ pub fn producer() -> FutureProducer {
 
 /// Produces records (key, value, headers) in order and waits for every delivery.
 pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
-    let producer = producer();
+    ensure_broker();
+    produce_to(&brokers(), topic, records);
+}
+
+pub fn produce_to(brokers: &str, topic: &str, records: &[(Option<String>, Vec<u8>)]) {
+    let producer = producer(brokers);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut pending = Vec::new();

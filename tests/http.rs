@@ -156,3 +156,32 @@ fn unmatched_routes_are_404_and_health_answers() {
     assert_eq!(get(&app.host.base_url, "/nope").status, 404);
     assert_eq!(get(&app.host.base_url, "/.well-known/spin/health").status, 200);
 }
+
+#[test]
+fn a_component_importing_what_the_host_lacks_is_refused_at_startup() {
+    support::ensure_built();
+    let dir = tempfile::tempdir().unwrap();
+    // A component (WAT text, which the host compiles like binary) importing an
+    // interface this host does not provide.
+    let wat = dir.path().join("needs_kv.wat");
+    std::fs::write(&wat, r#"(component (import "fermyon:spin/key-value@2.0.0" (instance (export "get" (func)))))"#).unwrap();
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"kv\"\n[component.kv]\nsource = \"{}\"\n",
+            wat.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::host_binary())
+        .args(["-f", manifest.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", support::free_port())])
+        .arg("--state-dir")
+        .arg(dir.path().join(".spin"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("fermyon:spin/key-value@2.0.0"), "names the interface: {stderr}");
+    assert!(stderr.contains("\"kv\""), "names the component: {stderr}");
+}

@@ -47,7 +47,7 @@ pub struct SpinTriggerFlags {
     #[arg(long = "runtime-config-file", env = "RUNTIME_CONFIG_FILE", value_name = "RUNTIME_CONFIG_FILE")]
     pub runtime_config_file: Option<PathBuf>,
 
-    /// Directory for the default SQLite database and logs. Empty means unset.
+    /// Directory for the default SQLite database and logs. Empty: none (in-memory databases).
     #[arg(long = "state-dir", value_name = "STATE_DIR")]
     pub state_dir: Option<String>,
 

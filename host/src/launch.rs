@@ -65,6 +65,10 @@ impl Launch {
     }
 
     pub async fn run(self) -> Result<()> {
+        // Take over SIGTERM/SIGINT before the slow part (compiling components):
+        // a signal during startup must also end in a graceful exit 0, not in
+        // death by the default signal action.
+        let signals = ShutdownSignals::install()?;
         let flags = &self.flags;
         if !flags.key_values.is_empty() {
             bail!("--key-value: key-value stores are not provided by this trigger");
@@ -143,7 +147,7 @@ impl Launch {
         // Run until a signal, or until a trigger fails (then stop the others).
         let mut result = Ok(());
         tokio::select! {
-            _ = shutdown_signal() => tracing::info!("shutting down"),
+            _ = signals.received() => tracing::info!("shutting down"),
             Some(done) = tasks.join_next() => {
                 result = done.context("trigger task panicked").and_then(|r| r);
                 if result.is_ok() {
@@ -191,11 +195,26 @@ fn run_sqlite_statements(databases: &Databases, statements: &[String]) -> Result
     Ok(())
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
+/// SIGTERM (what `spin up` sends its triggers) and SIGINT (Ctrl-C), caught
+/// from the moment they are installed.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate()).context("SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("SIGINT handler")?,
+        })
+    }
+
+    async fn received(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {},
+            _ = self.int.recv() => {},
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! Where state lives, resolved exactly as Spin resolves it, so this process
 //! and `spin up`'s HTTP trigger open the very same SQLite files:
-//! state dir = `--state-dir` (empty = unset), else the runtime config's
-//! `state_dir` (empty = unset), else `$SPIN_LOCAL_APP_DIR/.spin` (empty value
-//! = current directory), else none (databases are then in memory).
+//! state dir = `--state-dir`, else the runtime config's `state_dir`, else
+//! `$SPIN_LOCAL_APP_DIR/.spin` (empty value = current directory), else none
+//! (databases are then in memory). An empty `--state-dir ""` or
+//! `state_dir = ""` explicitly unsets it: no state dir, whatever follows
+//! (Spin's `UserProvidedPath::Unset`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,11 +54,11 @@ pub fn state_dir(
     local_app_dir: Option<&str>,
     cwd: &Path,
 ) -> Option<PathBuf> {
-    let non_empty = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
-    if let Some(dir) = non_empty(flag).or_else(|| non_empty(runtime_config.state_dir.as_deref())) {
-        return Some(cwd.join(dir));
+    match flag.or(runtime_config.state_dir.as_deref()) {
+        Some("") => None,
+        Some(dir) => Some(cwd.join(dir)),
+        None => local_app_dir.map(|dir| cwd.join(dir).join(".spin")),
     }
-    local_app_dir.map(|dir| cwd.join(dir).join(".spin"))
 }
 
 /// Where each database label lives: the runtime config's path (relative to
@@ -91,8 +93,11 @@ mod tests {
     fn state_dir_precedence_matches_spin() {
         assert_eq!(resolve(Some("/abs"), Some("cfg"), Some("app")), Some("/abs".into()));
         assert_eq!(resolve(Some("rel"), None, None), Some("/work/app/rel".into()));
-        assert_eq!(resolve(Some(""), Some("cfg"), None), Some("/work/app/cfg".into()));
-        assert_eq!(resolve(None, Some(""), Some("")), Some("/work/app/.spin".into()));
+        assert_eq!(resolve(None, Some("cfg"), Some("app")), Some("/work/app/cfg".into()));
+        // Empty explicitly unsets: neither the config nor the app dir applies.
+        assert_eq!(resolve(Some(""), Some("cfg"), Some("app")), None);
+        assert_eq!(resolve(None, Some(""), Some("")), None);
+        assert_eq!(resolve(None, None, Some("")), Some("/work/app/.spin".into()));
         assert_eq!(resolve(None, None, Some("sub/dir")), Some("/work/app/sub/dir/.spin".into()));
         assert_eq!(resolve(None, None, Some("/abs/app")), Some("/abs/app/.spin".into()));
         assert_eq!(resolve(None, None, None), None);

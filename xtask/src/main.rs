@@ -1,6 +1,6 @@
 //! `cargo run -p xtask -- <command>`: CLI dispatch only; the work is in the library.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
@@ -23,6 +23,9 @@ COMMANDS:
 OPTIONS (package-plugin):
     --skip-build          Don't run `cargo build --release -p trigger-kafka`;
                           package the existing <target>/release/trigger-kafka.
+    --binary <PATH>       Package this trigger-kafka executable (e.g. the debug build,
+                          target/debug/trigger-kafka) instead of building and packaging
+                          <target>/release/trigger-kafka. Implies --skip-build.
     --url-base <URL>      Point the manifest at <URL>/<tarball name> (e.g. a release
                           download folder) instead of the local tarball's file:// URL.
 
@@ -61,6 +64,7 @@ fn run(args: &[String]) -> Result<()> {
 #[derive(Debug, Default)]
 struct PackageArgs {
     skip_build: bool,
+    binary: Option<PathBuf>,
     url_base: Option<String>,
 }
 
@@ -75,10 +79,19 @@ impl PackageArgs {
                     let value = args.next().context("--url-base needs a value")?;
                     parsed.url_base = Some(value.clone());
                 }
-                other => match other.strip_prefix("--url-base=") {
-                    Some(value) => parsed.url_base = Some(value.to_string()),
-                    None => bail!("unknown option {other:?} for package-plugin (see `cargo run -p xtask -- help`)"),
-                },
+                "--binary" => {
+                    let value = args.next().context("--binary needs a value")?;
+                    parsed.binary = Some(PathBuf::from(value));
+                }
+                other => {
+                    if let Some(value) = other.strip_prefix("--url-base=") {
+                        parsed.url_base = Some(value.to_string());
+                    } else if let Some(value) = other.strip_prefix("--binary=") {
+                        parsed.binary = Some(PathBuf::from(value));
+                    } else {
+                        bail!("unknown option {other:?} for package-plugin (see `cargo run -p xtask -- help`)");
+                    }
+                }
             }
         }
         Ok(parsed)
@@ -90,13 +103,21 @@ fn package_plugin(args: &PackageArgs) -> Result<()> {
     let target = workspace::target_dir(&root);
     let version = workspace::package_version(&root.join("host/Cargo.toml"))?;
 
-    if !args.skip_build {
-        cargo_build_release(&root)?;
+    let binary = match &args.binary {
+        // Relative to where xtask was started (`cargo run` keeps the caller's cwd).
+        Some(path) => std::env::current_dir()?.join(path),
+        None => {
+            if !args.skip_build {
+                cargo_build_release(&root)?;
+            }
+            target
+                .join("release")
+                .join(format!("{PLUGIN_NAME}{}", std::env::consts::EXE_SUFFIX))
+        }
+    };
+    if args.binary.is_some() && !binary.is_file() {
+        bail!("--binary {}: no such file", binary.display());
     }
-
-    let binary = target
-        .join("release")
-        .join(format!("{PLUGIN_NAME}{}", std::env::consts::EXE_SUFFIX));
     if !binary.is_file() {
         bail!(
             "{} does not exist; build it with `cargo build --release -p {PLUGIN_NAME}` or drop --skip-build",

@@ -225,6 +225,8 @@ impl Plugin {
     /// run, with this app's paths, and `args` as forwarded.
     pub fn start(spin: &SpinEnv, args: &[&str]) -> Plugin {
         let mut env = fixture_environments().remove(1);
+        // App variables come only from `extra` (the fixture recorded api_token).
+        env.retain(|k, _| !k.starts_with("SPIN_VARIABLE_"));
         env.insert("SPIN_LOCKED_URL".into(), spin.locked_url.clone());
         env.insert("SPIN_WORKING_DIR".into(), spin.working_dir.display().to_string());
         env.insert("SPIN_DATA_DIR".into(), spin.data_dir.display().to_string());

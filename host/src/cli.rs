@@ -59,7 +59,7 @@ pub struct SpinTriggerFlags {
     #[arg(long = "experimental-wasi-otel")]
     pub experimental_wasi_otel: bool,
 
-    /// Accepted for compatibility; key-value stores are not provided, so any value is an error.
+    /// Accepted for compatibility and ignored with a warning (no key-value stores are provided).
     #[arg(long = "key-value", value_name = "KEY=VALUE")]
     pub key_values: Vec<String>,
 

@@ -71,7 +71,9 @@ impl Launch {
         let signals = ShutdownSignals::install()?;
         let flags = &self.flags;
         if !flags.key_values.is_empty() {
-            bail!("--key-value: key-value stores are not provided by this trigger");
+            // spin up routes --key-value to every trigger that lists it; the HTTP
+            // trigger may need it, so refusing it here would stop the whole app.
+            tracing::warn!("--key-value ignored: this trigger provides no key-value stores");
         }
         let cwd = std::env::current_dir()?;
         let runtime_config = RuntimeConfig::load(flags.runtime_config_file.as_deref())?;

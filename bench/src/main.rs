@@ -17,7 +17,10 @@ use clap::{Args, Parser, Subcommand};
 use stats::parse_duration;
 
 #[derive(Parser)]
-#[command(name = "bench", about = "HTTP load and Kafka ingest benchmarks for the User Information Service host")]
+#[command(
+    name = "bench",
+    about = "HTTP load and Kafka ingest benchmarks for the User Information Service host"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -109,9 +112,14 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Http(args) => {
             let runtime = if args.threads <= 1 {
-                tokio::runtime::Builder::new_current_thread().enable_all().build()?
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
             } else {
-                tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()?
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(args.threads)
+                    .enable_all()
+                    .build()?
             };
             let options = http_load::HttpOptions {
                 target: http_load::Target::parse(&args.url)?,
@@ -134,7 +142,12 @@ fn main() -> Result<()> {
             match args.step {
                 IngestStep::Produce { compression } => ingest::produce(&options, compression),
                 IngestStep::ConsumeOnly { timeout } => ingest::consume_only(&options, timeout),
-                IngestStep::WaitApplied { db, expect, timeout, pid } => ingest::wait_applied(&ingest::WaitOptions {
+                IngestStep::WaitApplied {
+                    db,
+                    expect,
+                    timeout,
+                    pid,
+                } => ingest::wait_applied(&ingest::WaitOptions {
                     db,
                     expect: expect.unwrap_or(options.messages),
                     timeout,

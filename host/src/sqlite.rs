@@ -117,6 +117,9 @@ impl Database {
             None => rusqlite::Connection::open_in_memory().map_err(io)?,
         };
         conn.busy_timeout(LOCK_TIMEOUT).map_err(io)?;
+        // WAL's safe default for this host's own connections (components may
+        // set it again; then it is a no-op).
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(io)?;
         conn.set_prepared_statement_cache_capacity(64);
         // As Spin: components may not ATTACH other files.
         conn.authorizer(Some(|ctx: rusqlite::hooks::AuthContext<'_>| {
@@ -141,19 +144,20 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// Runs inline on the calling tokio worker: a statement takes microseconds,
+    /// and handing every one to the blocking pool (`block_in_place`) cost more
+    /// than the SQL itself. Only waiting for this process's write gate, which can
+    /// take long, moves off the worker.
     pub fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
-        // SQLite calls block; tell tokio so other tasks move off this worker.
-        tokio::task::block_in_place(|| self.execute_blocking(sql, params))
-    }
-
-    fn execute_blocking(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
         let io = |e: rusqlite::Error| Error::Io(e.to_string());
         let conn = self.conn.as_ref().ok_or(Error::InvalidConnection)?;
         let mut stmt = conn.prepare_cached(sql).map_err(io)?;
         if self.gate.is_none() && (!stmt.readonly() || is_transaction_start(sql)) {
-            let gate = self.db.write_gate.try_lock_arc_for(LOCK_TIMEOUT).ok_or_else(|| {
-                Error::Io("database is locked (another writer in this process)".into())
-            })?;
+            let gate = match self.db.write_gate.try_lock_arc() {
+                Some(gate) => gate,
+                None => tokio::task::block_in_place(|| self.db.write_gate.try_lock_arc_for(LOCK_TIMEOUT))
+                    .ok_or_else(|| Error::Io("database is locked (another writer in this process)".into()))?,
+            };
             self.gate = Some(gate);
         }
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();

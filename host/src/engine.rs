@@ -51,8 +51,8 @@ impl Runtime {
                 // costs cross-CPU TLB shootdowns and the next instance then
                 // page-faults everything back (measured: ~40% of a no-op
                 // request's CPU). Components here touch only a few MiB.
-                .linear_memory_keep_resident(4 << 20)
-                .table_keep_resident(1 << 20)
+                .linear_memory_keep_resident(env_bytes("TRIGGER_KAFKA_MEMORY_KEEP_RESIDENT", 4 << 20))
+                .table_keep_resident(env_bytes("TRIGGER_KAFKA_TABLE_KEEP_RESIDENT", 64 << 10))
                 .decommit_batch_size(64);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         }
@@ -102,6 +102,11 @@ impl PreparedComponent {
         store.limiter(|state| &mut state.limits);
         store
     }
+}
+
+/// A tuning knob with a default, overridable from the environment.
+fn env_bytes(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Core modules start with version 1 in the preamble; components use a

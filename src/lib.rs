@@ -37,6 +37,28 @@ impl std::fmt::Display for ApplyError {
 
 impl std::error::Error for ApplyError {}
 
+/// Validates every update, then applies them in order in one transaction: all
+/// or nothing. On an invalid input nothing is written and its index is given.
+pub fn apply_updates(db: &impl Database, jsons: &[&[u8]]) -> Result<Vec<Saved>, (usize, ApplyError)> {
+    let patches = jsons
+        .iter()
+        .enumerate()
+        .map(|(i, json)| parse_patch(json).map_err(|e| (i, ApplyError::Invalid(e))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let db_error = |e| (0, ApplyError::Database(e));
+    prepare(db).map_err(db_error)?;
+    db.execute("BEGIN IMMEDIATE", &[]).map_err(db_error)?;
+    let saved = patches.iter().map(|p| upsert_user(db, p)).collect::<Result<Vec<_>, _>>();
+    let finished = match saved {
+        Ok(saved) => db.execute("COMMIT", &[]).map(|_| saved),
+        Err(e) => Err(e),
+    };
+    finished.map_err(|e| {
+        let _ = db.execute("ROLLBACK", &[]);
+        db_error(e)
+    })
+}
+
 /// Validates a JSON update (the `POST /user` body, or a Kafka record value) and
 /// applies it with the upsert. The one entry point both components use.
 pub fn apply_update(db: &impl Database, json: &[u8]) -> Result<Saved, ApplyError> {

@@ -112,3 +112,21 @@ fn concurrent_writers_on_one_file_never_lose_a_create() {
     });
     assert_eq!(created.iter().sum::<usize>(), 200);
 }
+
+#[test]
+fn batches_are_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&dir.path().join("db.sqlite"));
+    let a = format!(r#"{{"user_id": "{}", "first_name": "A"}}"#, id(1));
+    let b = format!(r#"{{"user_id": "{}", "first_name": "B"}}"#, id(2));
+    let again = format!(r#"{{"user_id": "{}", "last_name": "Z"}}"#, id(1));
+    let bad = r#"{"user_id": "nope"}"#.to_owned();
+    let (index, _) = crate::apply_updates(&db, &[a.as_bytes(), bad.as_bytes()]).unwrap_err();
+    assert_eq!(index, 1);
+    assert_eq!(find_user(&db, id(1)).unwrap(), None, "nothing written when one input is invalid");
+    let saved = crate::apply_updates(&db, &[a.as_bytes(), b.as_bytes(), again.as_bytes()]).unwrap();
+    assert_eq!(saved.len(), 3);
+    assert_eq!(saved[2].outcome, UpsertOutcome::Updated, "later records see earlier ones");
+    let one = find_user(&db, id(1)).unwrap().unwrap();
+    assert_eq!((one.first_name.as_str(), one.last_name.as_str()), ("A", "Z"));
+}

@@ -13,17 +13,17 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::engine::PreparedComponent;
-use crate::instance::InstanceState;
 use crate::variables::Variables;
 
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "trigger-kafka:kafka/kafka-trigger",
+        world: "trigger-kafka:kafka/kafka-trigger-batch",
         exports: { default: async },
     });
 }
 
+use bindings::exports::trigger_kafka::kafka::{inbound_kafka, inbound_kafka_batch};
 use bindings::trigger_kafka::kafka::types as wit;
 
 /// `[application.trigger.kafka]`: settings shared by every Kafka trigger.
@@ -56,7 +56,7 @@ struct TriggerSettings {
     max_attempts: Option<u32>,
     initial_backoff_ms: Option<u64>,
     max_backoff_ms: Option<u64>,
-    /// Records fetched ahead per partition.
+    /// Most records per call of the optional batch export.
     batch_size: Option<usize>,
 }
 
@@ -89,7 +89,9 @@ pub fn consumer_config(
         ..defaults
     };
     if let Some(batch) = t.batch_size {
-        config.max_in_flight_per_partition = batch;
+        config.max_batch = batch;
+        // Fetch at least a batch ahead, or batches could never fill.
+        config.max_in_flight_per_partition = config.max_in_flight_per_partition.max(batch);
     }
     for (key, value) in app.client {
         let value = match value {
@@ -102,42 +104,47 @@ pub fn consumer_config(
     Ok(config)
 }
 
-/// Calls a component for each record.
+/// Calls a component: a fresh instance per record, or per batch when the
+/// component also exports `inbound-kafka-batch`.
 pub struct ComponentHandler {
-    pre: bindings::KafkaTriggerPre<InstanceState>,
+    single: inbound_kafka::GuestIndices,
+    batch: Option<inbound_kafka_batch::GuestIndices>,
     component: PreparedComponent,
 }
 
 impl ComponentHandler {
     pub fn new(component: PreparedComponent) -> Result<Self> {
-        let pre = bindings::KafkaTriggerPre::new(component.pre.clone()).map_err(anyhow::Error::from).with_context(|| {
+        let single = inbound_kafka::GuestIndices::new(&component.pre).map_err(anyhow::Error::from).with_context(|| {
             format!(
                 "component {:?} does not export trigger-kafka:kafka/inbound-kafka@0.1.0",
                 component.context.id
             )
         })?;
-        Ok(ComponentHandler { pre, component })
+        let batch = inbound_kafka_batch::GuestIndices::new(&component.pre).ok();
+        Ok(ComponentHandler { single, batch, component })
     }
 
-    async fn call(&self, record: KafkaRecord) -> wasmtime::Result<Result<(), wit::HandleError>> {
+    async fn call_one(&self, record: KafkaRecord) -> wasmtime::Result<Result<(), wit::HandleError>> {
         let mut store = self.component.new_store();
-        let instance = self.pre.instantiate_async(&mut store).await?;
-        let message = wit::KafkaRecord {
-            topic: record.topic,
-            partition: record.partition,
-            offset: record.offset,
-            timestamp: record.timestamp_ms,
-            key: record.key,
-            value: record.value,
-            headers: record.headers.into_iter().map(|(key, value)| wit::Header { key, value }).collect(),
-        };
-        instance.trigger_kafka_kafka_inbound_kafka().call_handle_message(&mut store, &message).await
+        let instance = self.component.pre.instantiate_async(&mut store).await?;
+        let guest = self.single.load(&mut store, &instance)?;
+        guest.call_handle_message(&mut store, &to_wit(record)).await
     }
-}
 
-impl RecordHandler for ComponentHandler {
-    async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
-        match self.call(record).await {
+    async fn call_batch(
+        &self,
+        indices: &inbound_kafka_batch::GuestIndices,
+        records: &[KafkaRecord],
+    ) -> wasmtime::Result<Result<(), wit::HandleError>> {
+        let mut store = self.component.new_store();
+        let instance = self.component.pre.instantiate_async(&mut store).await?;
+        let guest = indices.load(&mut store, &instance)?;
+        let messages: Vec<wit::KafkaRecord> = records.iter().cloned().map(to_wit).collect();
+        guest.call_handle_messages(&mut store, &messages).await
+    }
+
+    fn outcome(&self, result: wasmtime::Result<Result<(), wit::HandleError>>) -> Result<(), HandleError> {
+        match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(wit::HandleError::Retryable(msg))) => Err(HandleError::Retryable(msg)),
             Ok(Err(wit::HandleError::Permanent(msg))) => Err(HandleError::Permanent(msg)),
@@ -148,6 +155,29 @@ impl RecordHandler for ComponentHandler {
                 self.component.context.id
             ))),
         }
+    }
+}
+
+fn to_wit(record: KafkaRecord) -> wit::KafkaRecord {
+    wit::KafkaRecord {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        timestamp: record.timestamp_ms,
+        key: record.key,
+        value: record.value,
+        headers: record.headers.into_iter().map(|(key, value)| wit::Header { key, value }).collect(),
+    }
+}
+
+impl RecordHandler for ComponentHandler {
+    async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
+        self.outcome(self.call_one(record).await)
+    }
+
+    async fn handle_batch(&self, records: &[KafkaRecord]) -> Option<Result<(), HandleError>> {
+        let indices = self.batch.as_ref()?;
+        Some(self.outcome(self.call_batch(indices, records).await))
     }
 }
 
@@ -204,7 +234,8 @@ mod tests {
         assert_eq!(c.dead_letter_topic.as_deref(), Some("user_service.dlq"));
         assert_eq!(c.retry.max_attempts, 3);
         assert_eq!(c.retry.initial_backoff, Duration::from_millis(50));
-        assert_eq!(c.max_in_flight_per_partition, 500);
+        assert_eq!(c.max_batch, 500);
+        assert_eq!(c.max_in_flight_per_partition, 1000);
         assert!(c.client_settings.contains(&("sasl.password".into(), "pw".into())));
         assert!(c.client_settings.contains(&("socket.keepalive.enable".into(), "true".into())));
     }

@@ -55,6 +55,9 @@ pub struct ConsumerConfig {
     /// Records librdkafka fetches ahead per partition (`queued.min.messages`, default
     /// 100). Processing is still one record at a time, in order, per partition.
     pub max_in_flight_per_partition: usize,
+    /// Most records handed to [`crate::RecordHandler::handle_batch`] at once
+    /// (default 500; 1 disables batching).
+    pub max_batch: usize,
     /// How long a revoke or a shutdown waits for each partition's in-flight record to
     /// finish before committing what is done (default 10 s). A handler still running
     /// after that is not waited for; its record is redelivered later.
@@ -77,7 +80,8 @@ impl ConsumerConfig {
             create_dead_letter_topic: true,
             dead_letter_replication: 1,
             retry: RetryPolicy::default(),
-            max_in_flight_per_partition: 100,
+            max_in_flight_per_partition: 1000,
+            max_batch: 500,
             drain_timeout: Duration::from_secs(10),
         }
     }
@@ -94,6 +98,9 @@ impl ConsumerConfig {
         }
         if self.retry.max_attempts == 0 {
             bail!("kafka consumer: retry.max_attempts must be at least 1");
+        }
+        if self.max_batch == 0 {
+            bail!("kafka consumer: max_batch must be at least 1");
         }
         if self.max_in_flight_per_partition == 0 {
             bail!("kafka consumer: max_in_flight_per_partition must be at least 1");

@@ -91,6 +91,7 @@ pub async fn run<H: RecordHandler>(
         runtime: Handle::current(),
         deps: Arc::new(WorkerDeps {
             handler,
+            max_batch: config.max_batch,
             retry: config.retry.clone(),
             dead_letter,
         }),

@@ -27,6 +27,7 @@ pub(crate) type EngineConsumer = StreamConsumer<EngineContext>;
 /// What every partition worker of one engine shares.
 pub(crate) struct WorkerDeps<H> {
     pub(crate) handler: Arc<H>,
+    pub(crate) max_batch: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) dead_letter: Option<Arc<DeadLetterSink>>,
 }
@@ -147,13 +148,77 @@ impl<H: RecordHandler> PartitionWorker<H> {
             if *stop.borrow() {
                 break;
             }
-            let offset = record.offset;
-            match self.process(record, &mut stop).await {
-                Outcome::Done => store_done(&*self.consumer, &self.topic, self.partition, offset),
-                Outcome::Abandoned => break,
+            let batch = self.gather(record);
+            if batch.len() > 1 && self.try_batch(&batch).await {
+                let last = batch.last().expect("non-empty").offset;
+                store_done(&*self.consumer, &self.topic, self.partition, last);
+                continue;
+            }
+            let mut abandoned = false;
+            for record in batch {
+                let offset = record.offset;
+                if *stop.borrow() {
+                    abandoned = true;
+                    break;
+                }
+                match self.process(record, &mut stop).await {
+                    Outcome::Done => store_done(&*self.consumer, &self.topic, self.partition, offset),
+                    Outcome::Abandoned => {
+                        abandoned = true;
+                        break;
+                    }
+                }
+            }
+            if abandoned {
+                break;
             }
         }
         tracing::debug!(topic = %self.topic, partition = self.partition, "partition worker stopped");
+    }
+
+    /// `first` plus the records already waiting in the partition's queue, up to
+    /// `max_batch`: never waits for more, so batching adds no latency.
+    fn gather(&self, first: KafkaRecord) -> Vec<KafkaRecord> {
+        let mut batch = vec![first];
+        while batch.len() < self.deps.max_batch {
+            match self.queue.recv().now_or_never() {
+                Some(Ok(message)) => batch.push(KafkaRecord::from_message(&message)),
+                Some(Err(error)) => {
+                    self.consumer.context().log.report_error(
+                        &error,
+                        &format!("fetching {}[{}]", self.topic, self.partition),
+                    );
+                    break;
+                }
+                None => break,
+            }
+        }
+        batch
+    }
+
+    /// One all-or-nothing call for the batch. False when the handler does not
+    /// take batches or the batch failed: the caller replays it record by record.
+    async fn try_batch(&self, batch: &[KafkaRecord]) -> bool {
+        let result = AssertUnwindSafe(self.deps.handler.handle_batch(batch))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Some(Err(HandleError::Retryable(format!(
+                    "handler panicked: {}",
+                    panic_message(&*panic)
+                ))))
+            });
+        match result {
+            Some(Ok(())) => true,
+            Some(Err(error)) => {
+                tracing::debug!(
+                    topic = %self.topic, partition = self.partition, records = batch.len(), %error,
+                    "batch failed; replaying it record by record"
+                );
+                false
+            }
+            None => false,
+        }
     }
 
     async fn process(&self, record: KafkaRecord, stop: &mut watch::Receiver<bool>) -> Outcome {

@@ -81,4 +81,17 @@ impl std::error::Error for HandleError {}
 /// a crash, a rebalance or a shutdown that interrupted its retries.
 pub trait RecordHandler: Send + Sync + 'static {
     fn handle(&self, record: KafkaRecord) -> impl Future<Output = Result<(), HandleError>> + Send;
+
+    /// Optionally processes consecutive records of one partition at once, all or
+    /// nothing. `None` means batches are not supported (the default). On an error
+    /// the engine assumes nothing was applied and replays the records one by one
+    /// through [`RecordHandler::handle`], so retries and dead-lettering stay per
+    /// record. Only records already fetched are batched: a batch never waits.
+    fn handle_batch(
+        &self,
+        records: &[KafkaRecord],
+    ) -> impl Future<Output = Option<Result<(), HandleError>>> + Send {
+        let _ = records;
+        async { None }
+    }
 }

@@ -247,7 +247,7 @@ mod tests {
         assert_eq!(cc.get("security.protocol"), Some("plaintext"));
         assert_eq!(cc.get("group.id"), Some("g"));
         assert_eq!(cc.get("auto.offset.reset"), Some("earliest"));
-        assert_eq!(cc.get("queued.min.messages"), Some("100"));
+        assert_eq!(cc.get("queued.min.messages"), Some("1000"));
         assert_eq!(
             c.producer_client_config().get("security.protocol"),
             Some("plaintext")

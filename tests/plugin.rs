@@ -8,6 +8,7 @@
 //! Needs the local broker (`scripts/kafka-broker`, started on demand) and
 //! builds `trigger-kafka` and the components on first use.
 
+mod support;
 mod plugin_support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -730,3 +730,68 @@ async fn rebalance_hands_partitions_over_without_losing_records() {
         ends(&topic, 4).await
     );
 }
+
+/// Takes batches, all or nothing: a batch holding a poison record fails whole.
+struct Batcher {
+    /// Records applied, in order (by batch or one by one).
+    applied: Mutex<Vec<KafkaRecord>>,
+    batch_sizes: Mutex<Vec<usize>>,
+}
+
+fn is_poison(record: &KafkaRecord) -> bool {
+    record.value == b"poison"
+}
+
+impl RecordHandler for Batcher {
+    async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
+        if is_poison(&record) {
+            return Err(HandleError::Permanent("poison".into()));
+        }
+        self.applied.lock().unwrap().push(record);
+        Ok(())
+    }
+
+    async fn handle_batch(&self, records: &[KafkaRecord]) -> Option<Result<(), HandleError>> {
+        self.batch_sizes.lock().unwrap().push(records.len());
+        if records.iter().any(is_poison) {
+            return Some(Err(HandleError::Permanent("batch holds poison".into())));
+        }
+        self.applied.lock().unwrap().extend(records.iter().cloned());
+        Some(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_apply_whole_and_a_failed_batch_is_replayed_record_by_record() {
+    broker();
+    let (topic, group) = (unique("batch"), unique("group"));
+    let dlt = format!("{topic}.dlq");
+    create_topic(&topic, 1).await;
+    let producer = producer();
+    for i in 0..200 {
+        let value: &[u8] = if i == 150 { b"poison" } else { b"good" };
+        produce(&producer, &topic, 0, &format!("k{i:03}"), Some(value), &[]).await;
+    }
+    let batcher = Arc::new(Batcher { applied: Mutex::default(), batch_sizes: Mutex::default() });
+    let mut cfg = config(&topic, &group);
+    cfg.dead_letter_topic = Some(dlt.clone());
+    cfg.max_batch = 50;
+    let engine = start(cfg, batcher.clone());
+    wait_until("all good records applied", Duration::from_secs(30), || {
+        batcher.applied.lock().unwrap().len() >= 199
+    })
+    .await;
+    engine.shutdown().await;
+
+    let applied = batcher.applied.lock().unwrap().clone();
+    let keys: Vec<String> = applied.iter().map(key_of).collect();
+    let expected: Vec<String> = (0..200).filter(|i| *i != 150).map(|i| format!("k{i:03}")).collect();
+    assert_eq!(keys, expected, "every good record once, in order");
+    let sizes = batcher.batch_sizes.lock().unwrap().clone();
+    assert!(sizes.iter().any(|s| *s > 1), "records already fetched were batched: {sizes:?}");
+    assert!(sizes.iter().all(|s| *s <= 50), "max_batch respected: {sizes:?}");
+    let dead = read_all(&dlt, 1, 1).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(key_of(&dead[0]), "k150");
+    assert_eq!(timeout(15, committed(&group, &topic, 1)).await, ends(&topic, 1).await);
+}

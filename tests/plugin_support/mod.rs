@@ -10,65 +10,15 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub const BROKER_PORT: u16 = 19092;
 pub const BROKERS: &str = "127.0.0.1:19092";
 
-pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-pub fn binary() -> PathBuf {
-    root().join("target/debug/trigger-kafka")
-}
-
-pub fn wasm(name: &str) -> PathBuf {
-    root().join("target/wasm32-wasip2/release").join(format!("{name}.wasm"))
-}
-
-fn cargo(args: &[&str]) {
-    let status = Command::new(env!("CARGO"))
-        .args(args)
-        .current_dir(root())
-        .status()
-        .unwrap_or_else(|e| panic!("cargo {args:?}: {e}"));
-    assert!(status.success(), "cargo {args:?} failed: {status}");
-}
-
-/// Builds `trigger-kafka` (debug) and both components, once per test binary.
-pub fn ensure_built() {
-    static BUILT: Once = Once::new();
-    BUILT.call_once(|| {
-        cargo(&["build", "-p", "trigger-kafka"]);
-        cargo(&["build", "--target", "wasm32-wasip2", "--release", "-p", "user-http", "-p", "user-kafka"]);
-        assert!(binary().is_file(), "{} missing after build", binary().display());
-    });
-}
-
-/// Starts the local broker (idempotent), once per test binary.
-pub fn ensure_broker() {
-    static STARTED: Once = Once::new();
-    STARTED.call_once(|| {
-        let status = Command::new(root().join("scripts/kafka-broker"))
-            .args(["start", &BROKER_PORT.to_string()])
-            .current_dir(root())
-            .status()
-            .expect("scripts/kafka-broker start");
-        assert!(status.success(), "kafka-broker start failed");
-    });
-}
-
-pub fn create_topic(name: &str, partitions: u32) {
-    ensure_broker();
-    let out = Command::new(root().join("scripts/kafka-broker"))
-        .args(["create-topic", name, &partitions.to_string(), &BROKER_PORT.to_string()])
-        .current_dir(root())
-        .output()
-        .expect("scripts/kafka-broker create-topic");
-    assert!(out.status.success(), "create-topic {name}: {}", String::from_utf8_lossy(&out.stderr));
-}
+// Building, the broker and paths are shared with the other integration tests.
+pub use crate::support::kafka::create_topic;
+pub use crate::support::{ensure_built, host_binary as binary, root, wasm};
 
 /// A topic shared by the tests that only need the trigger to start.
 pub fn shared_topic() -> &'static str {

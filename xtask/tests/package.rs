@@ -52,13 +52,27 @@ fn write_binary(dir: &Path) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         // Prove it really is a runnable executable, not just bytes.
-        let out = std::process::Command::new(&path).arg("x").output().unwrap();
+        let out = run_fresh_executable(&path);
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "trigger-kafka stand-in x\n"
         );
     }
     path
+}
+
+/// Runs a just-written executable. Another test thread forking at the moment
+/// this file was still open for writing makes exec fail with ETXTBSY until that
+/// child execs (a known Unix race), so that error is retried briefly.
+#[cfg(unix)]
+fn run_fresh_executable(path: &Path) -> std::process::Output {
+    for _ in 0..50 {
+        match std::process::Command::new(path).arg("x").output() {
+            Err(e) if e.raw_os_error() == Some(26) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{} stayed busy", path.display());
 }
 
 fn read_manifest(out: &PackageOutput) -> Value {

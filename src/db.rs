@@ -1,8 +1,9 @@
 //! The narrow SQL port the domain needs: run one statement with positional
-//! parameters and get rows back. Implemented by Spin's SQLite in the
-//! components and by rusqlite in native tests; nothing else leaks in.
+//! parameters and get rows back, and say which SQL dialect runs it.
+//! Implemented by Spin's SQLite and PostgreSQL interfaces in the components
+//! and by rusqlite / the `postgres` crate in native tests; nothing else leaks in.
 
-/// A SQLite value, the subset the domain reads and writes.
+/// A SQL value, the subset the domain reads and writes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlValue {
     Null,
@@ -10,9 +11,35 @@ pub enum SqlValue {
     Text(String),
 }
 
+/// The SQL dialect behind a [`Database`]. Everything that differs between the
+/// two (placeholders, transaction start, per-connection pragmas, migrations)
+/// is decided in `crate::dialect` and `crate::migrations` from this value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
 /// A database failure, with the backend's own message.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbError(pub String);
+
+impl DbError {
+    /// The statement names a table or column that does not exist yet: the
+    /// schema is behind (a fresh database, or an older one), so migrating and
+    /// running the statement again can succeed. SQLite says so in words;
+    /// PostgreSQL's SQLSTATEs 42P01 (undefined table) and 42703 (undefined
+    /// column) appear in every error text its clients produce.
+    pub fn is_schema_behind(&self) -> bool {
+        const SIGNS: [&str; 5] = ["no such table", "no such column", "has no column named", "42P01", "42703"];
+        SIGNS.iter().any(|s| self.0.contains(s))
+    }
+
+    /// SQLite's SQLITE_BUSY/SQLITE_LOCKED: another connection holds a lock.
+    pub fn is_busy(&self) -> bool {
+        self.0.contains("database is locked") || self.0.contains("database table is locked")
+    }
+}
 
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -22,8 +49,12 @@ impl std::fmt::Display for DbError {
 
 impl std::error::Error for DbError {}
 
-/// One connection to a SQLite database.
+/// One connection to a database.
 pub trait Database {
-    /// Runs exactly one SQL statement and returns its rows (empty when it has none).
+    /// Which SQL this connection speaks.
+    fn dialect(&self) -> Dialect;
+
+    /// Runs exactly one SQL statement and returns its rows (empty when it has
+    /// none). The statement is already in this dialect's syntax.
     fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError>;
 }

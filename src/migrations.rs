@@ -1,58 +1,123 @@
-//! Schema migrations, embedded from `migrations/*.sql` and applied from inside
-//! the components, so `spin up` on a fresh checkout needs no extra flags.
+//! Schema migrations, embedded from `migrations/<dialect>/*.sql` and applied
+//! from inside the components, so `spin up` on a fresh checkout needs no flags.
 //!
-//! The applied count lives in SQLite's `PRAGMA user_version` (a header field:
-//! reading it costs no table lookup). Pending migrations run in one
-//! `BEGIN IMMEDIATE` transaction that re-checks the version, so two processes
-//! starting together apply each migration exactly once.
+//! Nothing checks the schema on every request: a statement that names a table
+//! or column the database lacks fails with a "schema behind" error, and the
+//! caller migrates and runs it again (`store::with_schema`). So a migration
+//! must add what the statements that need it name (a table or a column).
+//!
+//! Both dialects apply pending migrations in one transaction that serializes
+//! concurrent starters and re-checks what is applied, so each migration runs
+//! exactly once:
+//! - SQLite: the applied count is `PRAGMA user_version` (a header field),
+//!   read and written inside a `BEGIN IMMEDIATE` transaction (the write lock).
+//! - PostgreSQL: a `schema_migrations` table, read and written inside a
+//!   transaction that first takes a transaction-scoped advisory lock.
 
-use crate::db::{Database, DbError, SqlValue};
+use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::dialect::{in_transaction, prepare_write};
 
-/// The migrations in order: (file name, SQL). Append only; never edit one that shipped.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_create_user_info.sql",
-    include_str!("../migrations/0001_create_user_info.sql"),
-)];
+/// SQLite's migrations in order: (file name, SQL). Append only; never edit one that shipped.
+pub const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_create_user_info.sql", include_str!("../migrations/sqlite/0001_create_user_info.sql")),
+    ("0002_create_kafka_offsets.sql", include_str!("../migrations/sqlite/0002_create_kafka_offsets.sql")),
+];
 
-/// Brings the schema up to date. Cheap when it already is (one PRAGMA read).
-pub fn migrate(db: &impl Database) -> Result<(), DbError> {
-    let target = MIGRATIONS.len() as i64;
-    if schema_version(db)? >= target {
-        return Ok(());
+/// PostgreSQL's migrations, one per SQLite migration, giving the same schema.
+pub const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_create_user_info.sql", include_str!("../migrations/postgres/0001_create_user_info.sql")),
+    ("0002_create_kafka_offsets.sql", include_str!("../migrations/postgres/0002_create_kafka_offsets.sql")),
+];
+
+/// The key of the advisory lock that serializes PostgreSQL migrations
+/// ("user" in ASCII); any other user of advisory locks picks its own.
+const POSTGRES_MIGRATION_LOCK: i64 = 0x7573_6572;
+
+/// The migrations of a dialect.
+pub fn migrations(dialect: Dialect) -> &'static [(&'static str, &'static str)] {
+    match dialect {
+        Dialect::Sqlite => SQLITE_MIGRATIONS,
+        Dialect::Postgres => POSTGRES_MIGRATIONS,
     }
+}
+
+/// Brings the schema up to date; a no-op (after its checks) when it already is.
+pub fn migrate(db: &impl Database) -> Result<(), DbError> {
+    migrate_to(db, migrations(db.dialect()).len())
+}
+
+/// Applies the first `target` migrations (tests build older schemas with it).
+pub(crate) fn migrate_to(db: &impl Database, target: usize) -> Result<(), DbError> {
+    match db.dialect() {
+        Dialect::Sqlite => migrate_sqlite(db, &SQLITE_MIGRATIONS[..target]),
+        Dialect::Postgres => migrate_postgres(db, &POSTGRES_MIGRATIONS[..target]),
+    }
+}
+
+fn migrate_sqlite(db: &impl Database, wanted: &'static [(&'static str, &'static str)]) -> Result<(), DbError> {
+    prepare_write(db)?;
     // WAL lets readers and one writer (the HTTP and the Kafka trigger, two
     // processes) work at once. It is persistent in the file and cannot change
     // inside a transaction; an in-memory database refuses it harmlessly.
     db.execute("PRAGMA journal_mode = WAL", &[])?;
-    db.execute("BEGIN IMMEDIATE", &[])?;
-    let result = apply_pending(db, target);
-    match result {
-        Ok(()) => db.execute("COMMIT", &[]).map(drop),
-        Err(e) => {
-            let _ = db.execute("ROLLBACK", &[]);
-            Err(e)
+    in_transaction(db, || {
+        let current = integer(db.execute("PRAGMA user_version", &[])?, "PRAGMA user_version")?;
+        let pending = pending(wanted, current);
+        if pending.is_empty() {
+            return Ok(());
         }
-    }
+        apply(db, pending)?;
+        // PRAGMA takes no bound parameters; the value is our own integer.
+        db.execute(&format!("PRAGMA user_version = {}", wanted.len()), &[])?;
+        Ok(())
+    })
 }
 
-fn apply_pending(db: &impl Database, target: i64) -> Result<(), DbError> {
-    let current = schema_version(db)?;
-    for (name, sql) in MIGRATIONS.iter().skip(current.max(0) as usize) {
+fn migrate_postgres(db: &impl Database, wanted: &'static [(&'static str, &'static str)]) -> Result<(), DbError> {
+    in_transaction(db, || {
+        // Held until COMMIT/ROLLBACK: a concurrent starter waits here, then
+        // finds the migrations applied. (count(*) makes the void result a number.)
+        db.execute(
+            &format!("SELECT count(*) FROM (SELECT pg_advisory_xact_lock({POSTGRES_MIGRATION_LOCK})) AS locked"),
+            &[],
+        )?;
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                 version BIGINT NOT NULL PRIMARY KEY, \
+                 name TEXT NOT NULL, \
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            &[],
+        )?;
+        let rows = db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?;
+        let current = integer(rows, "schema_migrations")?;
+        apply(db, pending(wanted, current))?;
+        for (index, (name, _)) in wanted.iter().enumerate().skip(current.max(0) as usize) {
+            db.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[SqlValue::Integer(index as i64 + 1), SqlValue::Text((*name).to_owned())],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+fn pending(all: &'static [(&'static str, &'static str)], applied: i64) -> &'static [(&'static str, &'static str)] {
+    &all[(applied.max(0) as usize).min(all.len())..]
+}
+
+fn apply(db: &impl Database, migrations: &[(&str, &str)]) -> Result<(), DbError> {
+    for (name, sql) in migrations {
         for statement in statements(sql) {
-            db.execute(statement, &[])
-                .map_err(|e| DbError(format!("migration {name}: {e}")))?;
+            db.execute(statement, &[]).map_err(|e| DbError(format!("migration {name}: {e}")))?;
         }
     }
-    // PRAGMA takes no bound parameters; the value is our own integer.
-    db.execute(&format!("PRAGMA user_version = {target}"), &[])?;
     Ok(())
 }
 
-fn schema_version(db: &impl Database) -> Result<i64, DbError> {
-    let rows = db.execute("PRAGMA user_version", &[])?;
+fn integer(rows: Vec<Vec<SqlValue>>, what: &str) -> Result<i64, DbError> {
     match rows.first().and_then(|r| r.first()) {
         Some(SqlValue::Integer(v)) => Ok(*v),
-        other => Err(DbError(format!("unexpected PRAGMA user_version result: {other:?}"))),
+        other => Err(DbError(format!("unexpected {what} result: {other:?}"))),
     }
 }
 

@@ -1,16 +1,17 @@
-//! Reading and writing users. The upsert is one atomic statement, so
-//! concurrent creates of the same id from HTTP and Kafka cannot race.
+//! Reading and writing users, and the rule for when to migrate. The upsert is
+//! one atomic statement, so concurrent creates of the same id from HTTP and
+//! Kafka cannot race.
+//!
+//! Each request issues only what it needs: a read runs its SELECT alone; a
+//! write readies the connection for writing (SQLite only) and runs its upsert.
+//! Migrations run only when a statement reports the schema behind.
 
 use uuid::Uuid;
 
-use crate::db::{Database, DbError, SqlValue};
+use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::dialect::{prepare_write, run};
 use crate::migrations::migrate;
 use crate::model::{UserInfo, UserPatch};
-
-/// How long a connection waits for another writer before failing with
-/// "database is locked". Spin opens a fresh connection per component instance
-/// and sets no busy timeout of its own, so the domain sets it.
-const BUSY_TIMEOUT_MS: u32 = 5_000;
 
 /// Whether the upsert created the user or updated an existing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,44 +27,71 @@ pub struct Saved {
     pub outcome: UpsertOutcome,
 }
 
-/// Readies a freshly opened connection: busy timeout, durability, migrations.
-/// Three cheap statements; hosts may open a new connection per request (Spin does).
-pub fn prepare(db: &impl Database) -> Result<(), DbError> {
-    db.execute(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"), &[])?;
-    // In WAL mode NORMAL skips the fsync per commit (fsyncs at checkpoints)
-    // and survives process crashes intact; only an OS crash or power cut can
-    // lose the last commits. That trade buys the ingest rate a Kafka stream needs.
-    db.execute("PRAGMA synchronous = NORMAL", &[])?;
-    migrate(db)
-}
-
 const SELECT_USER: &str = "SELECT user_id, first_name, last_name, email, phone_number, revision \
-     FROM user_info WHERE user_id = ?1";
+     FROM user_info WHERE user_id = CAST($1 AS TEXT)";
 
 // Absent fields (NULL parameters) keep the stored value on update and become
 // '' on insert. `revision` = 1 in the RETURNING row means the INSERT branch ran.
 const UPSERT_USER: &str = "INSERT INTO user_info \
          (user_id, first_name, last_name, email, phone_number, revision) \
-     VALUES (?1, coalesce(?2, ''), coalesce(?3, ''), coalesce(?4, ''), coalesce(?5, ''), 1) \
+     VALUES (CAST($1 AS TEXT), coalesce(CAST($2 AS TEXT), ''), coalesce(CAST($3 AS TEXT), ''), \
+             coalesce(CAST($4 AS TEXT), ''), coalesce(CAST($5 AS TEXT), ''), 1) \
      ON CONFLICT (user_id) DO UPDATE SET \
-         first_name = coalesce(?2, first_name), \
-         last_name = coalesce(?3, last_name), \
-         email = coalesce(?4, email), \
-         phone_number = coalesce(?5, phone_number), \
-         revision = revision + 1 \
+         first_name = coalesce(CAST($2 AS TEXT), user_info.first_name), \
+         last_name = coalesce(CAST($3 AS TEXT), user_info.last_name), \
+         email = coalesce(CAST($4 AS TEXT), user_info.email), \
+         phone_number = coalesce(CAST($5 AS TEXT), user_info.phone_number), \
+         revision = user_info.revision + 1 \
      RETURNING user_id, first_name, last_name, email, phone_number, revision";
 
-/// Looks a user up by id.
+/// Runs `work`; when it finds the schema behind (a fresh or older database),
+/// migrates and runs it once more. `work` must leave no transaction open when
+/// it fails. Concurrent callers may all migrate: migrations serialize and
+/// re-check, so each applies once.
+pub(crate) fn with_schema<T>(db: &impl Database, work: impl Fn() -> Result<T, DbError>) -> Result<T, DbError> {
+    match work() {
+        Err(e) if e.is_schema_behind() => {
+            migrate(db)?;
+            work()
+        }
+        other => other,
+    }
+}
+
+/// `GET /user`: the user with this id, if any. One SELECT in the usual case.
+pub fn read_user(db: &impl Database, user_id: Uuid) -> Result<Option<UserInfo>, DbError> {
+    let read = || find_user(db, user_id);
+    match with_schema(db, &read) {
+        // In WAL mode a reader waits for nobody, except in rare moments (the
+        // first connection recovering the WAL, a checkpoint restarting it);
+        // then wait as a writer would, rather than fail the request.
+        Err(e) if e.is_busy() && db.dialect() == Dialect::Sqlite => {
+            prepare_write(db)?;
+            read()
+        }
+        other => other,
+    }
+}
+
+/// `POST /user` with an already validated patch: the upsert, after readying
+/// the connection for writing.
+pub fn write_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbError> {
+    prepare_write(db)?;
+    with_schema(db, || upsert_user(db, patch))
+}
+
+/// Looks a user up by id (no migration, no retry).
 pub fn find_user(db: &impl Database, user_id: Uuid) -> Result<Option<UserInfo>, DbError> {
-    let rows = db.execute(SELECT_USER, &[SqlValue::Text(user_id.to_string())])?;
+    let rows = run(db, SELECT_USER, &[SqlValue::Text(user_id.to_string())])?;
     rows.first().map(|row| user_from_row(row).map(|(u, _)| u)).transpose()
 }
 
 /// Creates or updates the user named by `patch.user_id`, touching only the
-/// fields the patch carries.
+/// fields the patch carries. One statement.
 pub fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbError> {
     let text = |v: &Option<String>| v.clone().map_or(SqlValue::Null, SqlValue::Text);
-    let rows = db.execute(
+    let rows = run(
+        db,
         UPSERT_USER,
         &[
             SqlValue::Text(patch.user_id.to_string()),

@@ -90,6 +90,8 @@ impl Databases {
     pub fn run_startup_statement(&self, label: &str, sql: &str) -> anyhow::Result<()> {
         let db = self.by_label.get(label).ok_or_else(|| anyhow::anyhow!("no database {label:?}"))?;
         let conn = db.connect().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        // This host's own write: wait for another process's writer.
+        conn.busy_timeout(LOCK_TIMEOUT)?;
         conn.execute_batch(sql)?;
         Ok(())
     }
@@ -116,10 +118,9 @@ impl Database {
             Some(path) => rusqlite::Connection::open(path).map_err(io)?,
             None => rusqlite::Connection::open_in_memory().map_err(io)?,
         };
-        conn.busy_timeout(LOCK_TIMEOUT).map_err(io)?;
-        // WAL's safe default for this host's own connections (components may
-        // set it again; then it is a no-op).
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(io)?;
+        // No busy_timeout or synchronous here: as under Spin, which sets
+        // neither, the component sets them when it writes (the domain crate's
+        // `prepare_write`), so both runtimes run the same statements.
         conn.set_prepared_statement_cache_capacity(64);
         // As Spin: components may not ATTACH other files.
         conn.authorizer(Some(|ctx: rusqlite::hooks::AuthContext<'_>| {

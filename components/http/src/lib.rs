@@ -1,28 +1,41 @@
 //! Spin HTTP component serving `/user`: a thin adapter that turns requests
 //! into domain calls and domain results into JSON responses. All rules live in
-//! the `user-info` crate; this file only speaks HTTP.
+//! the `user-info` crate; this file only speaks HTTP. The store (SQLite or
+//! PostgreSQL) is the domain's choice from the `database_url` variable.
 
+mod auth;
 mod request;
 mod response;
 
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
-use user_info::spin_sqlite::SpinSqlite;
-use user_info::{ApplyError, Database, InputError, UpsertOutcome};
+use user_info::spin::Store;
+use user_info::{ApplyError, InputError, UpsertOutcome};
 
 use response::JsonResponse;
 
-/// The database label this component is granted in spin.toml.
-const DATABASE: &str = "default";
-
 #[http_component]
 async fn handle_user(req: IncomingRequest, out: ResponseOutparam) {
-    let response = match req.method() {
-        Method::Get => get_user(&req),
-        Method::Post => post_user(req).await,
-        other => JsonResponse::method_not_allowed(&other.to_string()),
+    let response = match authenticate(&req) {
+        Err(refusal) => refusal,
+        Ok(()) => match req.method() {
+            Method::Get => get_user(&req),
+            Method::Post => post_user(req).await,
+            other => JsonResponse::method_not_allowed(&other.to_string()),
+        },
     };
     response.send(out).await;
+}
+
+/// Every `/user` request, whatever its method, passes here first.
+fn authenticate(req: &IncomingRequest) -> Result<(), JsonResponse> {
+    let token = match auth::configured_token() {
+        Ok(None) => return Ok(()),
+        Ok(Some(token)) => token,
+        Err(e) => return Err(JsonResponse::server_error(&e)),
+    };
+    let header = request::header(req, "authorization");
+    auth::check(header.as_deref(), &token).map_err(|refusal| JsonResponse::unauthorized(refusal.detail()))
 }
 
 fn get_user(req: &IncomingRequest) -> JsonResponse {
@@ -30,14 +43,10 @@ fn get_user(req: &IncomingRequest) -> JsonResponse {
         Ok(id) => id,
         Err(errors) => return JsonResponse::new(400, &errors),
     };
-    let found = open_db().and_then(|db| {
-        user_info::prepare(&db)?;
-        user_info::find_user(&db, user_id)
-    });
-    match found {
+    match Store::open().and_then(|db| user_info::read_user(&db, user_id)) {
         Ok(Some(user)) => JsonResponse::new(200, &user),
         Ok(None) => JsonResponse::detail(404, "Not found."),
-        Err(e) => JsonResponse::server_error(&e),
+        Err(e) => JsonResponse::server_error(&format!("database error: {e}")),
     }
 }
 
@@ -57,9 +66,14 @@ async fn post_user(req: IncomingRequest) -> JsonResponse {
             return JsonResponse::detail(400, &format!("Could not read the request body: {e}"))
         }
     };
-    let saved = open_db()
-        .map_err(ApplyError::Database)
-        .and_then(|db| user_info::apply_update(&db, &body));
+    // Validate before opening the store: a rejected request costs no connection.
+    let patch = match user_info::parse_patch(&body) {
+        Ok(patch) => patch,
+        Err(e) => return JsonResponse::input_error(&e),
+    };
+    let saved = Store::open()
+        .and_then(|db| user_info::write_user(&db, &patch))
+        .map_err(ApplyError::Database);
     match saved {
         Ok(saved) => {
             let status = match saved.outcome {
@@ -69,10 +83,6 @@ async fn post_user(req: IncomingRequest) -> JsonResponse {
             JsonResponse::new(status, &saved.user)
         }
         Err(ApplyError::Invalid(e)) => JsonResponse::input_error(&e),
-        Err(ApplyError::Database(e)) => JsonResponse::server_error(&e),
+        Err(ApplyError::Database(e)) => JsonResponse::server_error(&format!("database error: {e}")),
     }
-}
-
-fn open_db() -> Result<impl Database, user_info::DbError> {
-    SpinSqlite::open(DATABASE)
 }

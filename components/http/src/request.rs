@@ -13,7 +13,8 @@ pub fn query_param(req: &IncomingRequest, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-fn header(req: &IncomingRequest, name: &str) -> Option<String> {
+/// A request header's value (the first, when repeated).
+pub fn header(req: &IncomingRequest, name: &str) -> Option<String> {
     req.headers()
         .entries()
         .into_iter()

@@ -3,18 +3,19 @@
 
 use serde_json::json;
 use spin_sdk::http::{Fields, OutgoingResponse, ResponseOutparam};
-use user_info::{DbError, InputError};
+use user_info::InputError;
 
 pub struct JsonResponse {
     status: u16,
     body: Vec<u8>,
     allow: Option<&'static str>,
+    www_authenticate: bool,
 }
 
 impl JsonResponse {
     pub fn new(status: u16, body: &impl serde::Serialize) -> Self {
         let body = serde_json::to_vec(body).expect("serializable response body");
-        JsonResponse { status, body, allow: None }
+        JsonResponse { status, body, allow: None, www_authenticate: false }
     }
 
     pub fn detail(status: u16, detail: &str) -> Self {
@@ -36,9 +37,14 @@ impl JsonResponse {
         }
     }
 
+    /// 401 with the challenge RFC 6750 asks for.
+    pub fn unauthorized(detail: &str) -> Self {
+        JsonResponse { www_authenticate: true, ..Self::detail(401, detail) }
+    }
+
     /// Logs the cause (stderr reaches the host's logs) and answers without internals.
-    pub fn server_error(e: &DbError) -> Self {
-        eprintln!("user-http: database error: {e}");
+    pub fn server_error(e: &dyn std::fmt::Display) -> Self {
+        eprintln!("user-http: {e}");
         Self::detail(500, "A server error occurred.")
     }
 
@@ -49,6 +55,9 @@ impl JsonResponse {
         ];
         if let Some(allow) = self.allow {
             headers.push(("allow".to_owned(), allow.as_bytes().to_vec()));
+        }
+        if self.www_authenticate {
+            headers.push(("www-authenticate".to_owned(), b"Bearer".to_vec()));
         }
         let response = OutgoingResponse::new(Fields::from_list(&headers).expect("valid headers"));
         response.set_status_code(self.status).expect("valid status");

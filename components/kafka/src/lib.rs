@@ -1,7 +1,10 @@
 //! Kafka-triggered component: each record of topic `user_service` carries the
-//! same JSON as a `POST /user` body and goes through the domain's one upsert.
-//! This file only maps domain outcomes onto the trigger's contract: bad input
-//! is permanent (dead-letter it), a database failure is retryable.
+//! same JSON as a `POST /user` body and goes through the domain's one upsert,
+//! effectively once: the domain records the last applied offset per partition
+//! with the upserts and skips redelivered records. This file only maps domain
+//! outcomes onto the trigger's contract: bad input is permanent (dead-letter
+//! it), a database failure is retryable. The store (SQLite or PostgreSQL) is
+//! the domain's choice from the `database_url` variable.
 
 wit_bindgen::generate!({
     path: "../../wit",
@@ -11,11 +14,8 @@ wit_bindgen::generate!({
 use exports::trigger_kafka::kafka::inbound_kafka::Guest;
 use exports::trigger_kafka::kafka::inbound_kafka_batch::Guest as BatchGuest;
 use trigger_kafka::kafka::types::{HandleError, KafkaRecord};
-use user_info::spin_sqlite::SpinSqlite;
-use user_info::ApplyError;
-
-/// The database label this component is granted in spin.toml.
-const DATABASE: &str = "default";
+use user_info::spin::Store;
+use user_info::{ApplyError, Record};
 
 struct UserKafka;
 
@@ -26,15 +26,34 @@ fn to_handle_error(e: ApplyError) -> HandleError {
     }
 }
 
+fn as_record(m: &KafkaRecord) -> Record<'_> {
+    Record { topic: &m.topic, partition: m.partition, offset: m.offset, value: &m.value }
+}
+
+/// Applies the records in one transaction. No per-record log line: at tens of
+/// thousands of records per second it would cost more than the upsert (the
+/// trigger logs failures); skipped redeliveries are rare and worth a line.
+fn apply(messages: &[KafkaRecord]) -> Result<(), (usize, ApplyError)> {
+    let db = Store::open().map_err(|e| (0, ApplyError::Database(e)))?;
+    let records: Vec<Record<'_>> = messages.iter().map(as_record).collect();
+    let applied = user_info::apply_records(&db, &records)?;
+    if applied.skipped > 0 {
+        let first = &messages[0];
+        eprintln!(
+            "user-kafka: skipped {} already applied record(s) of {}/{} (offsets {}..={})",
+            applied.skipped,
+            first.topic,
+            first.partition,
+            first.offset,
+            messages[messages.len() - 1].offset
+        );
+    }
+    Ok(())
+}
+
 impl Guest for UserKafka {
     fn handle_message(message: KafkaRecord) -> Result<(), HandleError> {
-        // No per-record log line: at tens of thousands of records per second
-        // it would cost more than the upsert. The trigger logs failures.
-        SpinSqlite::open(DATABASE)
-            .map_err(ApplyError::Database)
-            .and_then(|db| user_info::apply_update(&db, &message.value))
-            .map(drop)
-            .map_err(to_handle_error)
+        apply(std::slice::from_ref(&message)).map_err(|(_, e)| to_handle_error(e))
     }
 }
 
@@ -42,13 +61,8 @@ impl BatchGuest for UserKafka {
     /// One transaction for the whole batch; the trigger replays a failed batch
     /// record by record, which pins the error on the right record.
     fn handle_messages(messages: Vec<KafkaRecord>) -> Result<(), HandleError> {
-        let db = SpinSqlite::open(DATABASE).map_err(|e| to_handle_error(ApplyError::Database(e)))?;
-        let values: Vec<&[u8]> = messages.iter().map(|m| m.value.as_slice()).collect();
-        user_info::apply_updates(&db, &values).map(drop).map_err(|(index, e)| match e {
-            ApplyError::Invalid(e) => HandleError::Permanent(format!(
-                "offset {}: {e}",
-                messages[index].offset
-            )),
+        apply(&messages).map_err(|(index, e)| match e {
+            ApplyError::Invalid(e) => HandleError::Permanent(format!("offset {}: {e}", messages[index].offset)),
             other => to_handle_error(other),
         })
     }

@@ -1,10 +1,9 @@
 //! The domain's `Database` port over Spin's SQLite host interface
-//! (`fermyon:spin/sqlite@2.0.0`, which Spin 2, 3 and 4 all provide), used by
-//! every component. Only compiled with the `spin` feature.
+//! (`fermyon:spin/sqlite@2.0.0`, which Spin 2, 3 and 4 all provide).
 
 use spin_sdk::sqlite::{Connection, Error, Value};
 
-use crate::db::{Database, DbError, SqlValue};
+use crate::db::{Database, DbError, Dialect, SqlValue};
 
 /// An open Spin SQLite connection.
 pub struct SpinSqlite(Connection);
@@ -17,6 +16,10 @@ impl SpinSqlite {
 }
 
 impl Database for SpinSqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
     fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
         let params: Vec<Value> = params
             .iter()

@@ -1,0 +1,151 @@
+//! Effectively-once application of Kafka records. Kafka redelivers records
+//! after a crash or a rebalance (its offsets are committed after the records
+//! were applied), and a redelivered update could overwrite a newer write from
+//! HTTP. So the last offset applied per (topic, partition) is recorded in
+//! `kafka_offsets` in the same transaction as the records' upserts; a record
+//! at or below it is skipped and counted in the row's `skipped` column.
+//!
+//! The record carries no epoch, so the bookkeeping cannot tell a redelivery
+//! from a deliberate replay (consumer offsets reset to earliest, a topic
+//! deleted and recreated with offsets from 0). Reprocessing on purpose is
+//! therefore explicit: delete the topic's rows (`DELETE FROM kafka_offsets
+//! WHERE topic = '...'`), as the README documents.
+
+use crate::db::{Database, DbError, SqlValue};
+use crate::dialect::{in_transaction, prepare_write, run};
+use crate::input::parse_patch;
+use crate::store::{upsert_user, with_schema};
+use crate::ApplyError;
+
+/// One record as the trigger delivers it.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub value: &'a [u8],
+}
+
+/// What a call did with its records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub applied: usize,
+    /// Records at or below the partition's recorded offset: already applied.
+    pub skipped: usize,
+}
+
+const SELECT_OFFSET: &str = "SELECT last_offset FROM kafka_offsets \
+     WHERE topic = CAST($1 AS TEXT) AND partition_id = CAST($2 AS BIGINT)";
+
+// Moves the partition's offset from the value this transaction read ($5; -1
+// for no row) to $3 and adds $4 skipped records. When another transaction
+// moved it in between, the WHERE fails (PostgreSQL re-checks it against the
+// committed row after waiting for that row's lock) and no row is returned.
+const CLAIM_OFFSET: &str = "INSERT INTO kafka_offsets (topic, partition_id, last_offset, skipped) \
+     VALUES (CAST($1 AS TEXT), CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT)) \
+     ON CONFLICT (topic, partition_id) DO UPDATE SET \
+         last_offset = excluded.last_offset, \
+         skipped = kafka_offsets.skipped + excluded.skipped \
+     WHERE kafka_offsets.last_offset = CAST($5 AS BIGINT) \
+     RETURNING last_offset";
+
+/// The bookkeeping of one partition within a call.
+struct Partition<'a> {
+    topic: &'a str,
+    partition: i32,
+    read: i64,
+    last: i64,
+    skipped: i64,
+}
+
+/// Validates every record, then applies those not yet applied, in order, in
+/// one transaction together with the offset bookkeeping: all or nothing. On
+/// an invalid record nothing is written and its index is given; a database
+/// error carries index 0.
+pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Applied, (usize, ApplyError)> {
+    let patches = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| parse_patch(r.value).map_err(|e| (i, ApplyError::Invalid(e))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let db_error = |e| (0, ApplyError::Database(e));
+    prepare_write(db).map_err(db_error)?;
+    with_schema(db, || {
+        in_transaction(db, || {
+            let mut partitions: Vec<Partition<'_>> = Vec::new();
+            let mut apply = Vec::with_capacity(records.len());
+            for record in records {
+                let index = match partitions.iter().position(|p| p.topic == record.topic && p.partition == record.partition) {
+                    Some(index) => index,
+                    None => {
+                        let read = last_offset(db, record.topic, record.partition)?.unwrap_or(-1);
+                        partitions.push(Partition { topic: record.topic, partition: record.partition, read, last: read, skipped: 0 });
+                        partitions.len() - 1
+                    }
+                };
+                let p = &mut partitions[index];
+                let fresh = record.offset > p.last;
+                if fresh {
+                    p.last = record.offset;
+                } else {
+                    p.skipped += 1;
+                }
+                apply.push(fresh);
+            }
+            for p in &partitions {
+                claim(db, p)?;
+            }
+            for (patch, _) in patches.iter().zip(&apply).filter(|(_, fresh)| **fresh) {
+                upsert_user(db, patch)?;
+            }
+            let applied = apply.iter().filter(|fresh| **fresh).count();
+            Ok(Applied { applied, skipped: records.len() - applied })
+        })
+    })
+    .map_err(db_error)
+}
+
+fn last_offset(db: &impl Database, topic: &str, partition: i32) -> Result<Option<i64>, DbError> {
+    let rows = run(db, SELECT_OFFSET, &[SqlValue::Text(topic.to_owned()), SqlValue::Integer(partition.into())])?;
+    match rows.first().and_then(|r| r.first()) {
+        None => Ok(None),
+        Some(SqlValue::Integer(offset)) => Ok(Some(*offset)),
+        Some(other) => Err(DbError(format!("kafka_offsets.last_offset: expected integer, got {other:?}"))),
+    }
+}
+
+fn claim(db: &impl Database, p: &Partition<'_>) -> Result<(), DbError> {
+    let rows = run(
+        db,
+        CLAIM_OFFSET,
+        &[
+            SqlValue::Text(p.topic.to_owned()),
+            SqlValue::Integer(p.partition.into()),
+            SqlValue::Integer(p.last),
+            SqlValue::Integer(p.skipped),
+            SqlValue::Integer(p.read),
+        ],
+    )?;
+    if rows.is_empty() {
+        // Only two consumers of one partition at once can get here; retrying
+        // re-reads the offset and skips what the other one applied.
+        return Err(DbError(format!(
+            "the applied offset of {}/{} moved concurrently; retry",
+            p.topic, p.partition
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub fn read_offset(db: &impl Database) -> Option<i64> {
+        last_offset(db, "users", 0).unwrap()
+    }
+
+    pub fn claim_from(db: &impl Database, read: i64, last: i64) -> Result<(), DbError> {
+        claim(db, &Partition { topic: "users", partition: 0, read, last, skipped: 0 })
+    }
+}

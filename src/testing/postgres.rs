@@ -1,0 +1,202 @@
+//! The domain's `Database` port over the `postgres` crate, and the shared
+//! rules run on a real PostgreSQL server: Debian's PostgreSQL 15 binaries,
+//! `initdb` in a temporary directory and `postgres` on a free port, both run as
+//! the `postgres` user (tests run as root in CI). One server per test binary,
+//! one fresh database per test. Without the binaries the tests say so and pass
+//! vacuously: there is nothing to test against.
+
+use std::cell::RefCell;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use postgres::types::{IsNull, ToSql, Type};
+
+use crate::db::{Database, DbError, Dialect, SqlValue};
+
+const BIN: &str = "/usr/lib/postgresql/15/bin";
+
+pub struct Pg(RefCell<postgres::Client>);
+
+/// NULL of whatever type the statement expects, as Spin's host binds it.
+#[derive(Debug)]
+struct Null;
+
+impl ToSql for Null {
+    fn to_sql(&self, _: &Type, _: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(IsNull::Yes)
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+    postgres::types::to_sql_checked!();
+}
+
+impl Database for Pg {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+        let params: Vec<Box<dyn ToSql + Sync>> = params
+            .iter()
+            .map(|p| -> Box<dyn ToSql + Sync> {
+                match p {
+                    SqlValue::Null => Box::new(Null),
+                    SqlValue::Integer(i) => Box::new(*i),
+                    SqlValue::Text(s) => Box::new(s.clone()),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+        // Debug, as Spin's host flattens errors: it carries the SQLSTATE.
+        let rows = self.0.borrow_mut().query(sql, &refs).map_err(|e| DbError(format!("{e:?}")))?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| match *row.columns()[i].type_() {
+                        Type::INT8 => row.get::<_, Option<i64>>(i).map_or(SqlValue::Null, SqlValue::Integer),
+                        Type::INT4 => row.get::<_, Option<i32>>(i).map_or(SqlValue::Null, |v| SqlValue::Integer(v.into())),
+                        Type::TEXT | Type::VARCHAR => row.get::<_, Option<String>>(i).map_or(SqlValue::Null, SqlValue::Text),
+                        _ => SqlValue::Null,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// A server for this test binary: (port), or None without the binaries.
+fn server() -> Option<u16> {
+    static SERVER: OnceLock<Option<u16>> = OnceLock::new();
+    *SERVER.get_or_init(|| {
+        if !Path::new(BIN).join("postgres").exists() {
+            eprintln!("SKIPPED: PostgreSQL tests need {BIN}/postgres (Debian's postgresql-15)");
+            return None;
+        }
+        Some(start_server())
+    })
+}
+
+fn postgres_user() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let fields: Vec<&str> = passwd.lines().find(|l| l.starts_with("postgres:")).expect("a postgres user").split(':').collect();
+    (fields[2].parse().unwrap(), fields[3].parse().unwrap())
+}
+
+fn as_postgres(program: &str) -> Command {
+    let mut cmd = Command::new(Path::new(BIN).join(program));
+    if unsafe { libc::geteuid() } == 0 {
+        let (uid, gid) = postgres_user();
+        cmd.uid(uid).gid(gid);
+    }
+    // A directory the postgres user may enter (the test's own may be private).
+    cmd.current_dir(std::env::temp_dir());
+    cmd
+}
+
+fn start_server() -> u16 {
+    let dir: PathBuf = std::env::temp_dir().join(format!("user-info-pg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    if unsafe { libc::geteuid() } == 0 {
+        let (uid, gid) = postgres_user();
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+    }
+    let data = dir.join("data");
+    let status = as_postgres("initdb")
+        .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "-D"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "initdb failed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Started from a thread that lives as long as the test process, with a
+    // parent-death signal, so the server stops when the tests end however they end.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut cmd = as_postgres("postgres");
+        cmd.arg("-D").arg(&data).args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]);
+        cmd.arg("-k").arg(&dir).stdout(Stdio::null()).stderr(Stdio::null());
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("start postgres");
+        tx.send(()).unwrap();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+    rx.recv().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while postgres::Client::connect(&url(port, "postgres"), postgres::NoTls).is_err() {
+        assert!(Instant::now() < deadline, "PostgreSQL did not accept connections");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    port
+}
+
+fn url(port: u16, database: &str) -> String {
+    format!("postgres://postgres@127.0.0.1:{port}/{database}")
+}
+
+/// A fresh, empty database on the test server, or None without one.
+fn fresh_database() -> Option<String> {
+    let port = server()?;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres::Client::connect(&url(port, "postgres"), postgres::NoTls).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    Some(url(port, &name))
+}
+
+fn connect(url: &str) -> Pg {
+    Pg(RefCell::new(postgres::Client::connect(url, postgres::NoTls).unwrap()))
+}
+
+macro_rules! shared_rules {
+    ($($name:ident),* $(,)?) => {
+        $(#[test]
+        fn $name() {
+            let Some(url) = fresh_database() else { return };
+            super::rules::$name(&|| connect(&url));
+        })*
+    };
+}
+
+shared_rules!(
+    create_then_partial_update_then_clear,
+    fresh_database_migrates_on_first_read,
+    fresh_database_migrates_on_first_write,
+    older_schema_migrates_when_kafka_needs_it,
+    concurrent_starters_apply_each_migration_once,
+    concurrent_writers_never_lose_a_create,
+    batches_are_all_or_nothing,
+    redelivered_records_are_skipped_and_counted,
+    deleting_the_bookkeeping_reprocesses_on_purpose,
+    statements_per_request,
+);
+
+#[test]
+fn two_consumers_of_one_partition_never_apply_a_record_twice() {
+    // The PostgreSQL-only race: two transactions read the same offset and
+    // both try to move it. The one that loses must write nothing.
+    let Some(url) = fresh_database() else { return };
+    let (a, b) = (connect(&url), connect(&url));
+    let value = serde_json::json!({"user_id": uuid::Uuid::from_u128(1), "first_name": "x"}).to_string();
+    let record = |offset| crate::Record { topic: "users", partition: 0, offset, value: value.as_bytes() };
+    crate::apply_records(&a, &[record(0)]).unwrap();
+    b.execute("BEGIN", &[]).unwrap();
+    assert_eq!(crate::kafka::tests_support::read_offset(&b), Some(0));
+    crate::apply_records(&a, &[record(1)]).unwrap();
+    let err = crate::kafka::tests_support::claim_from(&b, 0, 1).unwrap_err();
+    assert!(err.0.contains("moved concurrently"), "{err}");
+    b.execute("ROLLBACK", &[]).unwrap();
+    let revision = a.execute("SELECT revision FROM user_info", &[]).unwrap();
+    assert_eq!(revision, vec![vec![SqlValue::Integer(2)]]);
+}

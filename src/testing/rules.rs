@@ -1,0 +1,193 @@
+//! The domain's rules as tests over any `Database`, run by each native
+//! adapter (`sqlite`, `postgres`) against a real database, so one rule is
+//! checked on both stores. `connect` opens a new connection to one database
+//! that starts empty (no schema).
+
+use crate::testing::counting::Counting;
+use crate::{
+    apply_records, apply_update, read_user, Applied, ApplyError, Database, Dialect, Record, SqlValue, UpsertOutcome,
+};
+
+fn id(n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(n)
+}
+
+fn one_integer(db: &impl Database, sql: &str) -> i64 {
+    match db.execute(sql, &[]).unwrap().first().and_then(|r| r.first()) {
+        Some(SqlValue::Integer(n)) => *n,
+        other => panic!("{sql}: {other:?}"),
+    }
+}
+
+fn record<'a>(offset: i64, value: &'a str) -> Record<'a> {
+    Record { topic: "users", partition: 0, offset, value: value.as_bytes() }
+}
+
+fn body(user: u128, field: &str, value: &str) -> String {
+    serde_json::json!({"user_id": id(user), field: value}).to_string()
+}
+
+pub fn create_then_partial_update_then_clear<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = connect();
+    let first = body(1, "first_name", "John");
+    let saved = apply_update(&db, first.as_bytes()).unwrap();
+    assert_eq!(saved.outcome, UpsertOutcome::Created);
+    assert_eq!(saved.user.phone_number, "");
+    let partial = serde_json::json!({"user_id": id(1), "last_name": "Doe", "phone_number": "555 0100"}).to_string();
+    let saved = apply_update(&db, partial.as_bytes()).unwrap();
+    assert_eq!(saved.outcome, UpsertOutcome::Updated);
+    assert_eq!(saved.user.first_name, "John", "absent field unchanged");
+    assert_eq!(saved.user.phone_number, "555 0100");
+    apply_update(&db, body(1, "phone_number", "").as_bytes()).unwrap();
+    let found = read_user(&db, id(1)).unwrap().unwrap();
+    assert_eq!((found.first_name.as_str(), found.last_name.as_str(), found.phone_number.as_str()), ("John", "Doe", ""));
+    assert_eq!(read_user(&db, id(2)).unwrap(), None);
+}
+
+pub fn fresh_database_migrates_on_first_read<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    assert_eq!(read_user(&connect(), id(1)).unwrap(), None);
+    assert_eq!(one_integer(&connect(), "SELECT count(*) FROM user_info"), 0);
+}
+
+pub fn fresh_database_migrates_on_first_write<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let saved = apply_update(&connect(), body(1, "email", "a@example.com").as_bytes()).unwrap();
+    assert_eq!(saved.outcome, UpsertOutcome::Created);
+}
+
+pub fn older_schema_migrates_when_kafka_needs_it<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = connect();
+    crate::migrations::migrate_to(&db, 1).unwrap();
+    apply_update(&db, body(1, "first_name", "Ann").as_bytes()).unwrap();
+    assert!(db.execute("SELECT count(*) FROM kafka_offsets", &[]).unwrap_err().is_schema_behind());
+    let value = body(1, "last_name", "Lee");
+    let applied = apply_records(&db, &[record(0, &value)]).unwrap();
+    assert_eq!(applied, Applied { applied: 1, skipped: 0 });
+    let user = read_user(&db, id(1)).unwrap().unwrap();
+    assert_eq!((user.first_name.as_str(), user.last_name.as_str()), ("Ann", "Lee"));
+}
+
+pub fn concurrent_starters_apply_each_migration_once<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    // Eight starters hit an empty database at once; every one succeeds, so no
+    // migration ran twice (a second CREATE of schema_migrations' rows or of a
+    // table without IF NOT EXISTS would fail).
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..8u128)
+            .map(|n| s.spawn(move || apply_update(&connect(), body(n, "first_name", "x").as_bytes()).map(drop)))
+            .collect();
+        for w in workers {
+            w.join().unwrap().unwrap();
+        }
+    });
+    let db = connect();
+    assert_eq!(one_integer(&db, "SELECT count(*) FROM user_info"), 8);
+    if db.dialect() == Dialect::Postgres {
+        let recorded = one_integer(&db, "SELECT count(*) FROM schema_migrations");
+        assert_eq!(recorded, crate::POSTGRES_MIGRATIONS.len() as i64);
+    }
+}
+
+pub fn concurrent_writers_never_lose_a_create<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    // Two connections (as two processes would have) race to create and update
+    // the same ids; every id must end up created exactly once.
+    read_user(&connect(), id(0)).unwrap();
+    let created: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                s.spawn(move || {
+                    let db = connect();
+                    (0..150u128)
+                        .filter(|n| {
+                            let json = body(*n, "first_name", &format!("w{w}"));
+                            apply_update(&db, json.as_bytes()).unwrap().outcome == UpsertOutcome::Created
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(created, 150);
+}
+
+pub fn batches_are_all_or_nothing<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = connect();
+    let (a, b, again) = (body(1, "first_name", "A"), body(2, "first_name", "B"), body(1, "last_name", "Z"));
+    let bad = r#"{"user_id": "nope"}"#;
+    let (index, e) = apply_records(&db, &[record(0, &a), record(1, bad)]).unwrap_err();
+    assert!(matches!(e, ApplyError::Invalid(_)));
+    assert_eq!(index, 1);
+    assert_eq!(read_user(&db, id(1)).unwrap(), None, "nothing written when one input is invalid");
+    let applied = apply_records(&db, &[record(0, &a), record(2, &b), record(3, &again)]).unwrap();
+    assert_eq!(applied, Applied { applied: 3, skipped: 0 });
+    let one = read_user(&db, id(1)).unwrap().unwrap();
+    assert_eq!((one.first_name.as_str(), one.last_name.as_str()), ("A", "Z"), "later records see earlier ones");
+}
+
+pub fn redelivered_records_are_skipped_and_counted<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = connect();
+    let values: Vec<String> = (0..4).map(|n| body(1, "email", &format!("k{n}@example.com"))).collect();
+    let first: Vec<Record> = (0..2).map(|n| record(n, &values[n as usize])).collect();
+    assert_eq!(apply_records(&db, &first).unwrap(), Applied { applied: 2, skipped: 0 });
+    // A newer write from HTTP, then the same records again (a crash before
+    // the trigger committed their offsets): the HTTP value survives.
+    apply_update(&db, body(1, "email", "http@example.com").as_bytes()).unwrap();
+    assert_eq!(apply_records(&db, &first[1..]).unwrap(), Applied { applied: 0, skipped: 1 });
+    assert_eq!(apply_records(&db, &first).unwrap(), Applied { applied: 0, skipped: 2 });
+    assert_eq!(read_user(&db, id(1)).unwrap().unwrap().email, "http@example.com");
+    // A batch that overlaps: the old part is skipped, the new part applied.
+    let overlap: Vec<Record> = (1..4).map(|n| record(n, &values[n as usize])).collect();
+    assert_eq!(apply_records(&db, &overlap).unwrap(), Applied { applied: 2, skipped: 1 });
+    assert_eq!(read_user(&db, id(1)).unwrap().unwrap().email, "k3@example.com");
+    // Other partitions and topics keep their own offsets.
+    let elsewhere = Record { partition: 1, ..record(0, &values[0]) };
+    assert_eq!(apply_records(&db, &[elsewhere]).unwrap(), Applied { applied: 1, skipped: 0 });
+    assert_eq!(one_integer(&db, "SELECT revision FROM user_info"), 6, "2 + HTTP + 2 + 1: each applied once");
+    assert_eq!(one_integer(&db, "SELECT skipped FROM kafka_offsets WHERE partition_id = 0"), 4);
+    assert_eq!(one_integer(&db, "SELECT last_offset FROM kafka_offsets WHERE partition_id = 0"), 3);
+}
+
+pub fn deleting_the_bookkeeping_reprocesses_on_purpose<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = connect();
+    let value = body(1, "first_name", "again");
+    apply_records(&db, &[record(0, &value)]).unwrap();
+    assert_eq!(apply_records(&db, &[record(0, &value)]).unwrap(), Applied { applied: 0, skipped: 1 });
+    // The documented reprocessing step (README, "Kafka contract").
+    db.execute("DELETE FROM kafka_offsets WHERE topic = 'users'", &[]).unwrap();
+    assert_eq!(apply_records(&db, &[record(0, &value)]).unwrap(), Applied { applied: 1, skipped: 0 });
+    assert_eq!(one_integer(&db, "SELECT revision FROM user_info"), 2);
+}
+
+/// Statements per request once the schema is current, per dialect. Printed
+/// for the benchmark notes (`cargo test -p user-info statements -- --nocapture`)
+/// and pinned, so that per-request overhead cannot creep back.
+pub fn statements_per_request<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = Counting::new(connect());
+    let json = body(1, "first_name", "A");
+    read_user(&db, id(1)).unwrap();
+    let first_request = db.take();
+    let count = |what: &str, run: &dyn Fn(&Counting<D>)| {
+        run(&db);
+        let statements = db.take();
+        // One JSON line per request kind; scripts/bench (phase "statements") collects them.
+        let line = serde_json::json!({"dialect": format!("{:?}", db.dialect()), "request": what,
+                                      "statements": statements.len(), "sql": statements});
+        eprintln!("STATEMENTS {line}");
+        statements.len()
+    };
+    let get = count("GET /user", &|db| drop(read_user(db, id(1)).unwrap()));
+    let post = count("POST /user", &|db| drop(apply_update(db, json.as_bytes()).unwrap()));
+    let one = count("Kafka record", &|db| drop(apply_records(db, &[record(7, &json)]).unwrap()));
+    let batch = count("Kafka batch of 10", &|db| {
+        let records: Vec<Record> = (10..20).map(|n| record(n, &json)).collect();
+        drop(apply_records(db, &records).unwrap())
+    });
+    eprintln!("{:?} first request on an empty database: {first_request:?}", db.dialect());
+    let (post_expected, pragmas) = match db.dialect() {
+        Dialect::Sqlite => (3, 2),
+        Dialect::Postgres => (1, 0),
+    };
+    assert_eq!(get, 1, "a GET runs its SELECT alone");
+    assert_eq!(post, post_expected, "a POST: SQLite's two write settings and the upsert");
+    assert_eq!(one, pragmas + 5, "BEGIN, SELECT offset, claim, upsert, COMMIT");
+    assert_eq!(batch, pragmas + 14, "BEGIN, SELECT offset, claim, 10 upserts, COMMIT");
+}

@@ -54,12 +54,14 @@ struct Image {
 fn containerfile() -> Image {
     let text = std::fs::read_to_string(root().join("deploy/Containerfile")).unwrap();
     let joined = text.replace("\\\n", " ");
+    let lines: Vec<&str> = joined.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    // Only the last stage is the image.
+    let last_from = lines.iter().rposition(|l| l.to_ascii_uppercase().starts_with("FROM ")).expect("a FROM line");
     let mut image = Image::default();
-    for line in joined.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in &lines[last_from + 1..] {
         let (instruction, rest) = line.split_once(' ').unwrap_or((line, ""));
         let rest = rest.trim();
         match instruction.to_ascii_uppercase().as_str() {
-            "FROM" => image = Image::default(), // only the last stage is the image
             "WORKDIR" => image.workdir = rest.to_owned(),
             "USER" => image.user = rest.to_owned(),
             "ENTRYPOINT" => image.entrypoint = serde_json::from_str(rest).expect("ENTRYPOINT in exec (JSON) form"),

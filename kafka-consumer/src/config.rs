@@ -1,4 +1,4 @@
-//! Engine configuration, its defaults, and the librdkafka settings derived from it
+//! Consumer configuration, its defaults, and the librdkafka settings derived from it
 //! for the consumer, the dead-letter producer and the admin client.
 
 use std::time::Duration;
@@ -222,7 +222,7 @@ fn force(config: &mut ClientConfig, settings: &[(String, String)], key: &str, va
                 key,
                 ignored = user,
                 used = value,
-                "kafka client setting overridden by the consumer engine"
+                "kafka client setting overridden by the consumer"
             );
         }
     }

@@ -1,5 +1,5 @@
 //! The consumer's librdkafka context: rebalance hooks and the registry of partition
-//! workers. Rebalance callbacks run on the engine's poll thread (see engine.rs), so
+//! workers. Rebalance callbacks run on the consumer's poll thread (see runner.rs), so
 //! they may block while revoked partitions finish their in-flight record.
 
 use std::collections::HashMap;
@@ -28,16 +28,16 @@ struct Workers {
     closing: bool,
 }
 
-pub(crate) struct EngineContext {
+pub(crate) struct GroupContext {
     pub(crate) log: ClientLog,
     spawner: OnceLock<Box<dyn PartitionSpawner>>,
     workers: Mutex<Workers>,
     drain_timeout: Duration,
 }
 
-impl EngineContext {
+impl GroupContext {
     pub(crate) fn new(brokers: &str, drain_timeout: Duration) -> Self {
-        EngineContext {
+        GroupContext {
             log: ClientLog::new(brokers),
             spawner: OnceLock::new(),
             workers: Mutex::new(Workers::default()),
@@ -64,7 +64,7 @@ impl EngineContext {
 
     fn start_workers(&self, tpl: &TopicPartitionList) {
         let Some(spawner) = self.spawner.get() else {
-            tracing::error!("partitions assigned before the engine was ready; they will not be processed until the next rebalance");
+            tracing::error!("partitions assigned before the consumer was ready; they will not be processed until the next rebalance");
             return;
         };
         let mut workers = self.lock();
@@ -127,7 +127,7 @@ pub(crate) fn describe(tpl: &TopicPartitionList) -> String {
         .join(", ")
 }
 
-impl ClientContext for EngineContext {
+impl ClientContext for GroupContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         self.log.log(level, fac, message);
     }
@@ -137,7 +137,7 @@ impl ClientContext for EngineContext {
     }
 }
 
-impl ConsumerContext for EngineContext {
+impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {

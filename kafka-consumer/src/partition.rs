@@ -17,14 +17,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::commit::store_done;
-use crate::context::EngineContext;
+use crate::context::GroupContext;
 use crate::dead_letter::{DeadLetterReason, DeadLetterSink};
 use crate::record::{HandleError, KafkaRecord, RecordHandler};
 use crate::retry::{sleep_unless_stopped, RetryPolicy};
 
-pub(crate) type EngineConsumer = StreamConsumer<EngineContext>;
+pub(crate) type GroupConsumer = StreamConsumer<GroupContext>;
 
-/// What every partition worker of one engine shares.
+/// What every partition worker of one consumer shares.
 pub(crate) struct WorkerDeps<H> {
     pub(crate) handler: Arc<H>,
     pub(crate) max_batch: usize,
@@ -32,7 +32,7 @@ pub(crate) struct WorkerDeps<H> {
     pub(crate) dead_letter: Option<Arc<DeadLetterSink>>,
 }
 
-/// The engine's grip on a running worker.
+/// The consumer's grip on a running worker.
 pub(crate) struct WorkerHandle {
     pub(crate) topic: String,
     pub(crate) partition: i32,
@@ -82,12 +82,12 @@ enum Outcome {
 }
 
 /// Splits the partition's queue off the consumer and starts its worker. Must run
-/// before librdkafka starts fetching the partition (the engine does it in
+/// before librdkafka starts fetching the partition (the runner does it in
 /// pre_rebalance, before the assignment is applied) so that no record of the
 /// partition lands in the consumer's main queue.
 pub(crate) fn spawn_worker<H: RecordHandler>(
     runtime: &Handle,
-    consumer: &Arc<EngineConsumer>,
+    consumer: &Arc<GroupConsumer>,
     topic: &str,
     partition: i32,
     deps: Arc<WorkerDeps<H>>,
@@ -118,8 +118,8 @@ pub(crate) fn spawn_worker<H: RecordHandler>(
 struct PartitionWorker<H> {
     topic: String,
     partition: i32,
-    queue: StreamPartitionQueue<EngineContext>,
-    consumer: Arc<EngineConsumer>,
+    queue: StreamPartitionQueue<GroupContext>,
+    consumer: Arc<GroupConsumer>,
     deps: Arc<WorkerDeps<H>>,
 }
 

@@ -1,5 +1,5 @@
-//! Integration tests of the consumer engine against a real broker (tansu, started on
-//! port 19092 through scripts/kafka-broker if it is not up). Every test uses its own
+//! Integration tests of the consumer against a real broker (TEST_KAFKA_BROKERS, else tansu
+//! started on port 19092 through scripts/kafka-broker if it is not up). Every test uses its own
 //! topics and group, so tests run concurrently and repeatedly.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -21,8 +21,10 @@ use tokio::task::JoinHandle;
 
 const PORT: u16 = 19092;
 
+/// The broker under test: TEST_KAFKA_BROKERS when set (then it is already running),
+/// else a local one on PORT.
 fn brokers() -> String {
-    format!("127.0.0.1:{PORT}")
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| format!("127.0.0.1:{PORT}"))
 }
 
 fn broker() -> String {
@@ -35,6 +37,9 @@ fn broker() -> String {
             )
             .with_test_writer()
             .try_init();
+        if std::env::var("TEST_KAFKA_BROKERS").is_ok() {
+            return;
+        }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/kafka-broker");
         let status = std::process::Command::new(script)
             .args(["start", &PORT.to_string()])
@@ -208,9 +213,9 @@ impl Running {
         let _ = self.stop.send(());
         tokio::time::timeout(Duration::from_secs(20), self.task)
             .await
-            .expect("engine did not shut down within 20s")
-            .expect("engine task panicked")
-            .expect("engine returned an error");
+            .expect("consumer did not shut down within 20s")
+            .expect("consumer task panicked")
+            .expect("consumer returned an error");
     }
 }
 
@@ -373,12 +378,12 @@ async fn delivers_every_record_in_order_per_partition_and_commits_the_end() {
     }
 
     let recorder = Recorder::new(|_, _| Ok(()));
-    let engine = start(config(&topic, &group), recorder.clone());
+    let consumer = start(config(&topic, &group), recorder.clone());
     wait_until("all records handled", Duration::from_secs(30), || {
         recorder.handled().len() >= 3 * PER_PARTITION
     })
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
 
     let handled = recorder.handled();
     assert_eq!(
@@ -440,12 +445,12 @@ async fn retries_dead_letters_and_never_stalls_the_partition() {
     let mut config = config(&topic, &group);
     config.retry = fast_retry(4);
     config.dead_letter_topic = Some(dlt.clone());
-    let engine = start(config, recorder.clone());
+    let consumer = start(config, recorder.clone());
     wait_until("good-3 handled", Duration::from_secs(30), || {
         recorder.handled_keys().contains("good-3")
     })
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
 
     let handled: Vec<String> = recorder.handled().iter().map(key_of).collect();
     assert_eq!(
@@ -525,12 +530,12 @@ async fn restart_resumes_from_the_committed_offsets() {
 
     // Slow handler so the shutdown lands mid-stream.
     let first = Recorder::with_delay(Duration::from_millis(20), |_, _| Ok(()));
-    let engine = start(config(&topic, &group), first.clone());
+    let consumer = start(config(&topic, &group), first.clone());
     wait_until("a third of the records", Duration::from_secs(30), || {
         first.handled().len() >= PER_PARTITION
     })
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
     let first_run = first.handled();
     assert!(
         first_run.len() < 3 * PER_PARTITION,
@@ -540,7 +545,7 @@ async fn restart_resumes_from_the_committed_offsets() {
     let committed_after_first = timeout(15, committed(&group, &topic, 3)).await;
 
     let second = Recorder::new(|_, _| Ok(()));
-    let engine = start(config(&topic, &group), second.clone());
+    let consumer = start(config(&topic, &group), second.clone());
     let all: HashSet<String> = (0..PER_PARTITION)
         .flat_map(|i| (0..3).map(move |p| format!("p{p}-{i:03}")))
         .collect();
@@ -557,7 +562,7 @@ async fn restart_resumes_from_the_committed_offsets() {
         },
     )
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
 
     let second_run = second.handled();
     assert_in_order(&second_run);
@@ -595,7 +600,7 @@ async fn creates_the_missing_dead_letter_topic_like_the_source_topic() {
     let mut config = config(&topic, &group);
     config.dead_letter_topic = Some(dlt.clone());
     let recorder = Recorder::new(|_, _| Ok(()));
-    let engine = start(config, recorder);
+    let consumer = start(config, recorder);
 
     let dlt_clone = dlt.clone();
     let partitions = move || {
@@ -632,7 +637,7 @@ async fn creates_the_missing_dead_letter_topic_like_the_source_topic() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    engine.shutdown().await;
+    consumer.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -644,13 +649,13 @@ async fn unreachable_broker_is_waited_for_not_fatal() {
             ConsumerConfig::new("127.0.0.1:1", unique("group"), vec!["nowhere".into()]);
         config.retry = fast_retry(3);
         config.dead_letter_topic = dead_letter;
-        let engine = start(config, Recorder::new(|_, _| Ok(())));
+        let consumer = start(config, Recorder::new(|_, _| Ok(())));
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(
-            !engine.task.is_finished(),
-            "engine ended while the broker was unreachable"
+            !consumer.task.is_finished(),
+            "consumer ended while the broker was unreachable"
         );
-        engine.shutdown().await;
+        consumer.shutdown().await;
     }
 }
 
@@ -689,12 +694,12 @@ async fn rebalance_hands_partitions_over_without_losing_records() {
     };
     let a = Recorder::with_delay(Duration::from_millis(50), |_, _| Ok(()));
     let b = Recorder::with_delay(Duration::from_millis(50), |_, _| Ok(()));
-    let engine_a = start(member_config(), a.clone());
+    let member_a = start(member_config(), a.clone());
     wait_until("first member under way", Duration::from_secs(20), || {
         a.handled().len() >= 10
     })
     .await;
-    let engine_b = start(member_config(), b.clone());
+    let member_b = start(member_config(), b.clone());
     wait_until(
         "every record handled by the two members",
         Duration::from_secs(40),
@@ -707,8 +712,8 @@ async fn rebalance_hands_partitions_over_without_losing_records() {
         },
     )
     .await;
-    engine_b.shutdown().await;
-    engine_a.shutdown().await;
+    member_b.shutdown().await;
+    member_a.shutdown().await;
 
     // Each member saw its partitions in order, even across the handover: the revoke
     // committed what was done, and the next owner started right after it.
@@ -776,12 +781,12 @@ async fn batches_apply_whole_and_a_failed_batch_is_replayed_record_by_record() {
     let mut cfg = config(&topic, &group);
     cfg.dead_letter_topic = Some(dlt.clone());
     cfg.max_batch = 50;
-    let engine = start(cfg, batcher.clone());
+    let consumer = start(cfg, batcher.clone());
     wait_until("all good records applied", Duration::from_secs(30), || {
         batcher.applied.lock().unwrap().len() >= 199
     })
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
 
     let applied = batcher.applied.lock().unwrap().clone();
     let keys: Vec<String> = applied.iter().map(key_of).collect();

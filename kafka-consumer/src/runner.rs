@@ -23,14 +23,14 @@ use tokio::runtime::Handle;
 use crate::client_log::RateLimiter;
 use crate::commit::commit_sync;
 use crate::config::ConsumerConfig;
-use crate::context::{EngineContext, PartitionSpawner};
+use crate::context::{GroupContext, PartitionSpawner};
 use crate::dead_letter::{prepare_dead_letter_topic, DeadLetterSink};
-use crate::partition::{spawn_worker, EngineConsumer, WorkerDeps, WorkerHandle};
+use crate::partition::{spawn_worker, GroupConsumer, WorkerDeps, WorkerHandle};
 use crate::record::RecordHandler;
 
 struct Spawner<H> {
     /// Weak: the consumer owns the context that owns this spawner.
-    consumer: Weak<EngineConsumer>,
+    consumer: Weak<GroupConsumer>,
     runtime: Handle,
     deps: Arc<WorkerDeps<H>>,
 }
@@ -79,8 +79,8 @@ pub async fn run<H: RecordHandler>(
         }
     };
 
-    let context = EngineContext::new(&config.brokers, config.drain_timeout);
-    let consumer: Arc<EngineConsumer> = Arc::new(
+    let context = GroupContext::new(&config.brokers, config.drain_timeout);
+    let consumer: Arc<GroupConsumer> = Arc::new(
         config
             .consumer_client_config()
             .create_with_context(context)
@@ -121,7 +121,7 @@ pub async fn run<H: RecordHandler>(
 /// Polls the consumer's main queue, which is what drives group membership and runs
 /// the rebalance callbacks, until told to stop; then drops what should be the last
 /// reference to the consumer, which closes it (final revoke and commit, leave group).
-fn serve_main_queue(consumer: Arc<EngineConsumer>, mut stop: oneshot::Receiver<()>) {
+fn serve_main_queue(consumer: Arc<GroupConsumer>, mut stop: oneshot::Receiver<()>) {
     let unexpected = RateLimiter::new(Duration::from_secs(30));
     futures::executor::block_on(async {
         loop {
@@ -151,7 +151,7 @@ fn serve_main_queue(consumer: Arc<EngineConsumer>, mut stop: oneshot::Receiver<(
 }
 
 async fn stop(
-    consumer: Arc<EngineConsumer>,
+    consumer: Arc<GroupConsumer>,
     drain_timeout: Duration,
     stop_poll: oneshot::Sender<()>,
     poll_thread: JoinHandle<()>,

@@ -3,7 +3,8 @@
 //! they may block while revoked partitions finish their in-flight record.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
@@ -13,6 +14,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 
 use crate::client_log::ClientLog;
 use crate::commit::commit_sync;
+use crate::observer::Observer;
 use crate::partition::WorkerHandle;
 
 /// Starts the worker of a newly assigned partition. A trait object so the context
@@ -33,16 +35,28 @@ pub(crate) struct GroupContext {
     spawner: OnceLock<Box<dyn PartitionSpawner>>,
     workers: Mutex<Workers>,
     drain_timeout: Duration,
+    observer: Arc<dyn Observer>,
 }
 
 impl GroupContext {
-    pub(crate) fn new(brokers: &str, drain_timeout: Duration) -> Self {
+    pub(crate) fn new(brokers: &str, drain_timeout: Duration, observer: Arc<dyn Observer>) -> Self {
         GroupContext {
             log: ClientLog::new(brokers),
             spawner: OnceLock::new(),
             workers: Mutex::new(Workers::default()),
             drain_timeout,
+            observer,
         }
+    }
+
+    /// Each running worker's partition and the next offset it has to finish (for lag).
+    pub(crate) fn positions(&self) -> Vec<(String, i32, i64)> {
+        self.lock()
+            .running
+            .values()
+            .map(|w| (w.topic.clone(), w.partition, w.next_offset.load(Ordering::Relaxed)))
+            .filter(|(_, _, next)| *next >= 0)
+            .collect()
     }
 
     pub(crate) fn set_spawner(&self, spawner: Box<dyn PartitionSpawner>) {
@@ -73,11 +87,15 @@ impl GroupContext {
         }
         for elem in tpl.elements() {
             let key = (elem.topic().to_string(), elem.partition());
+            // Assigned again without a revoke in between: the old worker must be
+            // gone before the new one starts (one worker per partition, always).
+            if let Some(old) = workers.running.remove(&key) {
+                old.stop();
+                old.finish_blocking(Instant::now() + self.drain_timeout);
+            }
             match spawner.spawn(elem.topic(), elem.partition()) {
                 Some(worker) => {
-                    if let Some(old) = workers.running.insert(key, worker) {
-                        old.stop();
-                    }
+                    workers.running.insert(key, worker);
                 }
                 None => tracing::error!(
                     topic = elem.topic(),
@@ -105,6 +123,13 @@ impl GroupContext {
         }
         stopped
     }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
 }
 
 /// "topic[0,1,2], other[3]"
@@ -145,20 +170,19 @@ impl ConsumerContext for GroupContext {
                 // Before librdkafka applies the assignment, so every record of these
                 // partitions goes to their own queue (see partition::spawn_worker).
                 self.start_workers(tpl);
+                self.observer.assigned(&partitions(tpl));
             }
             Rebalance::Revoke(tpl) => {
                 tracing::info!(partitions = %describe(tpl), "kafka partitions revoked: finishing in-flight records, committing");
                 let stopped = self.stop_workers(tpl);
                 let deadline = Instant::now() + self.drain_timeout;
-                for worker in &stopped {
-                    if !worker.wait_blocking(deadline) {
-                        tracing::warn!(
-                            topic = %worker.topic, partition = worker.partition,
-                            "in-flight record did not finish within {:?}; its partition is handed over without it (it will be redelivered)",
-                            self.drain_timeout
-                        );
-                    }
+                // Returns only once every revoked worker has ended (finished or
+                // aborted): the partition may come straight back to this process
+                // or go to another, and its old worker must not run beside the new.
+                for worker in stopped {
+                    worker.finish_blocking(deadline);
                 }
+                self.observer.revoked(&partitions(tpl));
                 // Still assigned here, so the stored offsets of these partitions can
                 // be committed under the current generation.
                 commit_sync(consumer, "partitions revoked");

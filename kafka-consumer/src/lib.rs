@@ -11,6 +11,7 @@ mod commit;
 mod config;
 mod context;
 mod dead_letter;
+mod observer;
 mod partition;
 mod record;
 mod retry;
@@ -23,7 +24,8 @@ pub use dead_letter::{
     HEADER_ORIGINAL_TOPIC,
     HEADER_VALUE_DROPPED,
 };
-pub use runner::run;
+pub use observer::Observer;
+pub use runner::{run, run_observed};
 pub use record::{HandleError, KafkaRecord, RecordHandler};
 pub use retry::RetryPolicy;
 pub use topic::ensure_topic;

@@ -1,6 +1,6 @@
 //! The Kafka trigger: turns `[application.trigger.kafka]` and each
 //! `[[trigger.kafka]]` (after `{{ variable }}` rendering) into a consumer of
-//! the `kafka-consumer` engine, and calls the component's
+//! the `kafka-consumer` crate, and calls the component's
 //! `trigger-kafka:kafka/inbound-kafka` export once per record, in a fresh
 //! instance, as Spin does per event.
 

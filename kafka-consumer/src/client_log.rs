@@ -43,7 +43,7 @@ impl RateLimiter {
     }
 }
 
-/// `ClientContext` shared by the consumer (wrapped in `EngineContext`), the
+/// `ClientContext` shared by the consumer (wrapped in `GroupContext`), the
 /// dead-letter producer and the admin client.
 pub(crate) struct ClientLog {
     brokers: String,

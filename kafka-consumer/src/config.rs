@@ -1,4 +1,4 @@
-//! Engine configuration, its defaults, and the librdkafka settings derived from it
+//! Consumer configuration, its defaults, and the librdkafka settings derived from it
 //! for the consumer, the dead-letter producer and the admin client.
 
 use std::time::Duration;
@@ -42,7 +42,7 @@ pub struct ConsumerConfig {
     pub topics: Vec<String>,
     pub group_id: String,
     pub start_offset: StartOffset,
-    /// Where records that failed permanently, or exhausted their retries, go. When
+    /// Where records that failed permanently, or exhausted a limited retry policy, go. When
     /// `None`, such a record is logged at error level and skipped (its offset is
     /// committed) so it cannot block its partition.
     pub dead_letter_topic: Option<String>,
@@ -60,7 +60,8 @@ pub struct ConsumerConfig {
     pub max_batch: usize,
     /// How long a revoke or a shutdown waits for each partition's in-flight record to
     /// finish before committing what is done (default 10 s). A handler still running
-    /// after that is not waited for; its record is redelivered later.
+    /// after that is aborted (its instance and open transaction dropped) before the
+    /// partition can have another worker; its record is redelivered later.
     pub drain_timeout: Duration,
 }
 
@@ -95,9 +96,6 @@ impl ConsumerConfig {
         }
         if self.group_id.trim().is_empty() {
             bail!("kafka consumer: group id must not be empty");
-        }
-        if self.retry.max_attempts == 0 {
-            bail!("kafka consumer: retry.max_attempts must be at least 1");
         }
         if self.max_batch == 0 {
             bail!("kafka consumer: max_batch must be at least 1");
@@ -222,7 +220,7 @@ fn force(config: &mut ClientConfig, settings: &[(String, String)], key: &str, va
                 key,
                 ignored = user,
                 used = value,
-                "kafka client setting overridden by the consumer engine"
+                "kafka client setting overridden by the consumer"
             );
         }
     }
@@ -262,7 +260,9 @@ mod tests {
         assert!(c.validate().is_err());
         c.dead_letter_topic = Some("t.dlt".into());
         assert!(c.validate().is_ok());
-        c.retry.max_attempts = 0;
+        c.retry.max_attempts = 0; // unlimited
+        assert!(c.validate().is_ok());
+        c.max_batch = 0;
         assert!(c.validate().is_err());
     }
 }

@@ -1,9 +1,10 @@
 //! The consumer's librdkafka context: rebalance hooks and the registry of partition
-//! workers. Rebalance callbacks run on the engine's poll thread (see engine.rs), so
+//! workers. Rebalance callbacks run on the consumer's poll thread (see runner.rs), so
 //! they may block while revoked partitions finish their in-flight record.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
@@ -13,6 +14,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 
 use crate::client_log::ClientLog;
 use crate::commit::commit_sync;
+use crate::observer::Observer;
 use crate::partition::WorkerHandle;
 
 /// Starts the worker of a newly assigned partition. A trait object so the context
@@ -28,21 +30,33 @@ struct Workers {
     closing: bool,
 }
 
-pub(crate) struct EngineContext {
+pub(crate) struct GroupContext {
     pub(crate) log: ClientLog,
     spawner: OnceLock<Box<dyn PartitionSpawner>>,
     workers: Mutex<Workers>,
     drain_timeout: Duration,
+    observer: Arc<dyn Observer>,
 }
 
-impl EngineContext {
-    pub(crate) fn new(brokers: &str, drain_timeout: Duration) -> Self {
-        EngineContext {
+impl GroupContext {
+    pub(crate) fn new(brokers: &str, drain_timeout: Duration, observer: Arc<dyn Observer>) -> Self {
+        GroupContext {
             log: ClientLog::new(brokers),
             spawner: OnceLock::new(),
             workers: Mutex::new(Workers::default()),
             drain_timeout,
+            observer,
         }
+    }
+
+    /// Each running worker's partition and the next offset it has to finish (for lag).
+    pub(crate) fn positions(&self) -> Vec<(String, i32, i64)> {
+        self.lock()
+            .running
+            .values()
+            .map(|w| (w.topic.clone(), w.partition, w.next_offset.load(Ordering::Relaxed)))
+            .filter(|(_, _, next)| *next >= 0)
+            .collect()
     }
 
     pub(crate) fn set_spawner(&self, spawner: Box<dyn PartitionSpawner>) {
@@ -64,7 +78,7 @@ impl EngineContext {
 
     fn start_workers(&self, tpl: &TopicPartitionList) {
         let Some(spawner) = self.spawner.get() else {
-            tracing::error!("partitions assigned before the engine was ready; they will not be processed until the next rebalance");
+            tracing::error!("partitions assigned before the consumer was ready; they will not be processed until the next rebalance");
             return;
         };
         let mut workers = self.lock();
@@ -73,11 +87,15 @@ impl EngineContext {
         }
         for elem in tpl.elements() {
             let key = (elem.topic().to_string(), elem.partition());
+            // Assigned again without a revoke in between: the old worker must be
+            // gone before the new one starts (one worker per partition, always).
+            if let Some(old) = workers.running.remove(&key) {
+                old.stop();
+                old.finish_blocking(Instant::now() + self.drain_timeout);
+            }
             match spawner.spawn(elem.topic(), elem.partition()) {
                 Some(worker) => {
-                    if let Some(old) = workers.running.insert(key, worker) {
-                        old.stop();
-                    }
+                    workers.running.insert(key, worker);
                 }
                 None => tracing::error!(
                     topic = elem.topic(),
@@ -107,6 +125,13 @@ impl EngineContext {
     }
 }
 
+fn partitions(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_string(), e.partition()))
+        .collect()
+}
+
 /// "topic[0,1,2], other[3]"
 pub(crate) fn describe(tpl: &TopicPartitionList) -> String {
     let mut by_topic: Vec<(String, Vec<i32>)> = Vec::new();
@@ -127,7 +152,7 @@ pub(crate) fn describe(tpl: &TopicPartitionList) -> String {
         .join(", ")
 }
 
-impl ClientContext for EngineContext {
+impl ClientContext for GroupContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         self.log.log(level, fac, message);
     }
@@ -137,7 +162,7 @@ impl ClientContext for EngineContext {
     }
 }
 
-impl ConsumerContext for EngineContext {
+impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
@@ -145,20 +170,19 @@ impl ConsumerContext for EngineContext {
                 // Before librdkafka applies the assignment, so every record of these
                 // partitions goes to their own queue (see partition::spawn_worker).
                 self.start_workers(tpl);
+                self.observer.assigned(&partitions(tpl));
             }
             Rebalance::Revoke(tpl) => {
                 tracing::info!(partitions = %describe(tpl), "kafka partitions revoked: finishing in-flight records, committing");
                 let stopped = self.stop_workers(tpl);
                 let deadline = Instant::now() + self.drain_timeout;
-                for worker in &stopped {
-                    if !worker.wait_blocking(deadline) {
-                        tracing::warn!(
-                            topic = %worker.topic, partition = worker.partition,
-                            "in-flight record did not finish within {:?}; its partition is handed over without it (it will be redelivered)",
-                            self.drain_timeout
-                        );
-                    }
+                // Returns only once every revoked worker has ended (finished or
+                // aborted): the partition may come straight back to this process
+                // or go to another, and its old worker must not run beside the new.
+                for worker in stopped {
+                    worker.finish_blocking(deadline);
                 }
+                self.observer.revoked(&partitions(tpl));
                 // Still assigned here, so the stored offsets of these partitions can
                 // be committed under the current generation.
                 commit_sync(consumer, "partitions revoked");

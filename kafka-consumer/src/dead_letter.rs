@@ -1,7 +1,7 @@
 //! The dead-letter topic: where records go that failed permanently or used up their
 //! retries, with the original key, value and headers plus headers saying why.
 //! Producing there is retried until it works (or the partition is revoked / the
-//! engine stops), because the record's offset is only committed afterwards.
+//! consumer stops), because the record's offset is only committed afterwards.
 
 use std::time::Duration;
 

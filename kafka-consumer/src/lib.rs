@@ -1,4 +1,4 @@
-//! At-least-once Kafka consumer engine of the Spin Kafka trigger.
+//! At-least-once Kafka consumer of the Spin Kafka trigger.
 //!
 //! It joins a consumer group, reads each assigned partition in order (partitions
 //! concurrently), hands every record to a [`RecordHandler`], retries retryable
@@ -11,10 +11,11 @@ mod commit;
 mod config;
 mod context;
 mod dead_letter;
-mod engine;
+mod observer;
 mod partition;
 mod record;
 mod retry;
+mod runner;
 mod topic;
 
 pub use config::{ConsumerConfig, StartOffset};
@@ -23,7 +24,8 @@ pub use dead_letter::{
     HEADER_ORIGINAL_TOPIC,
     HEADER_VALUE_DROPPED,
 };
-pub use engine::run;
+pub use observer::Observer;
+pub use runner::{run, run_observed};
 pub use record::{HandleError, KafkaRecord, RecordHandler};
 pub use retry::RetryPolicy;
 pub use topic::ensure_topic;

@@ -2,9 +2,12 @@
 //! (split from the consumer's), runs the handler one record at a time in offset order,
 //! retries, dead-letters, and stores the offset once a record is done. Different
 //! partitions' workers run concurrently; a stop signal (revoke, shutdown) ends a
-//! worker after its in-flight record.
+//! worker after its in-flight record. A retryable failure pauses the partition: the
+//! worker retries that record (with backoff, without limit unless the policy sets
+//! one) before it reads the next.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,22 +20,24 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::commit::store_done;
-use crate::context::EngineContext;
+use crate::context::GroupContext;
 use crate::dead_letter::{DeadLetterReason, DeadLetterSink};
+use crate::observer::Observer;
 use crate::record::{HandleError, KafkaRecord, RecordHandler};
 use crate::retry::{sleep_unless_stopped, RetryPolicy};
 
-pub(crate) type EngineConsumer = StreamConsumer<EngineContext>;
+pub(crate) type GroupConsumer = StreamConsumer<GroupContext>;
 
-/// What every partition worker of one engine shares.
+/// What every partition worker of one consumer shares.
 pub(crate) struct WorkerDeps<H> {
     pub(crate) handler: Arc<H>,
     pub(crate) max_batch: usize,
     pub(crate) retry: RetryPolicy,
     pub(crate) dead_letter: Option<Arc<DeadLetterSink>>,
+    pub(crate) observer: Arc<dyn Observer>,
 }
 
-/// The engine's grip on a running worker.
+/// The consumer's grip on a running worker.
 pub(crate) struct WorkerHandle {
     pub(crate) topic: String,
     pub(crate) partition: i32,
@@ -41,6 +46,8 @@ pub(crate) struct WorkerHandle {
     /// callback, which is synchronous, wait for it.
     done: mpsc::Receiver<()>,
     join: JoinHandle<()>,
+    /// The next offset the worker has to finish (-1 until it has seen a record).
+    pub(crate) next_offset: Arc<AtomicI64>,
 }
 
 impl WorkerHandle {
@@ -57,6 +64,34 @@ impl WorkerHandle {
         {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
             Err(mpsc::RecvTimeoutError::Timeout) => false,
+        }
+    }
+
+    /// Ends the worker for good before its partition may have another one (the
+    /// rebalance callback's thread blocks here): waits until `deadline` for the
+    /// in-flight record, then aborts the task. Aborting drops the handler's future,
+    /// and with it the component instance and any transaction it held open, so the
+    /// record's effects are rolled back and its offset stays uncommitted: the next
+    /// owner of the partition redelivers it. An abort lands at the handler's next
+    /// await point, so this keeps waiting (and says so) until the task is gone:
+    /// two workers on one partition could apply its records out of order.
+    pub(crate) fn finish_blocking(self, deadline: Instant) {
+        if self.wait_blocking(deadline) {
+            return;
+        }
+        tracing::warn!(
+            topic = %self.topic, partition = self.partition,
+            "in-flight record still running at the revoke deadline; aborting it (rolled back, not committed: it will be redelivered)"
+        );
+        self.join.abort();
+        loop {
+            match self.done.recv_timeout(Duration::from_secs(10)) {
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
+                    topic = %self.topic, partition = self.partition,
+                    "aborted handler has not yielded yet; the partition is not handed over until it has"
+                ),
+            }
         }
     }
 
@@ -82,12 +117,12 @@ enum Outcome {
 }
 
 /// Splits the partition's queue off the consumer and starts its worker. Must run
-/// before librdkafka starts fetching the partition (the engine does it in
+/// before librdkafka starts fetching the partition (the runner does it in
 /// pre_rebalance, before the assignment is applied) so that no record of the
 /// partition lands in the consumer's main queue.
 pub(crate) fn spawn_worker<H: RecordHandler>(
     runtime: &Handle,
-    consumer: &Arc<EngineConsumer>,
+    consumer: &Arc<GroupConsumer>,
     topic: &str,
     partition: i32,
     deps: Arc<WorkerDeps<H>>,
@@ -95,12 +130,14 @@ pub(crate) fn spawn_worker<H: RecordHandler>(
     let queue = consumer.split_partition_queue(topic, partition)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, done_rx) = mpsc::channel();
+    let next_offset = Arc::new(AtomicI64::new(-1));
     let worker = PartitionWorker {
         topic: topic.to_string(),
         partition,
         queue,
         consumer: consumer.clone(),
         deps,
+        next_offset: next_offset.clone(),
     };
     let join = runtime.spawn(async move {
         let _done = done_tx; // dropped when the task ends or is aborted
@@ -112,18 +149,26 @@ pub(crate) fn spawn_worker<H: RecordHandler>(
         stop: stop_tx,
         done: done_rx,
         join,
+        next_offset,
     })
 }
 
 struct PartitionWorker<H> {
     topic: String,
     partition: i32,
-    queue: StreamPartitionQueue<EngineContext>,
-    consumer: Arc<EngineConsumer>,
+    queue: StreamPartitionQueue<GroupContext>,
+    consumer: Arc<GroupConsumer>,
     deps: Arc<WorkerDeps<H>>,
+    next_offset: Arc<AtomicI64>,
 }
 
 impl<H: RecordHandler> PartitionWorker<H> {
+    /// The record at `offset` is done: commit it, and the next one is the lag's base.
+    fn done(&self, offset: i64) {
+        store_done(&*self.consumer, &self.topic, self.partition, offset);
+        self.next_offset.store(offset + 1, Ordering::Relaxed);
+    }
+
     async fn run(self, mut stop: watch::Receiver<bool>) {
         tracing::debug!(topic = %self.topic, partition = self.partition, "partition worker started");
         loop {
@@ -148,10 +193,10 @@ impl<H: RecordHandler> PartitionWorker<H> {
             if *stop.borrow() {
                 break;
             }
+            self.next_offset.fetch_max(record.offset, Ordering::Relaxed);
             let batch = self.gather(record);
             if batch.len() > 1 && self.try_batch(&batch).await {
-                let last = batch.last().expect("non-empty").offset;
-                store_done(&*self.consumer, &self.topic, self.partition, last);
+                self.done(batch.last().expect("non-empty").offset);
                 continue;
             }
             let mut abandoned = false;
@@ -162,7 +207,7 @@ impl<H: RecordHandler> PartitionWorker<H> {
                     break;
                 }
                 match self.process(record, &mut stop).await {
-                    Outcome::Done => store_done(&*self.consumer, &self.topic, self.partition, offset),
+                    Outcome::Done => self.done(offset),
                     Outcome::Abandoned => {
                         abandoned = true;
                         break;
@@ -199,6 +244,7 @@ impl<H: RecordHandler> PartitionWorker<H> {
     /// One all-or-nothing call for the batch. False when the handler does not
     /// take batches or the batch failed: the caller replays it record by record.
     async fn try_batch(&self, batch: &[KafkaRecord]) -> bool {
+        let started = Instant::now();
         let result = AssertUnwindSafe(self.deps.handler.handle_batch(batch))
             .catch_unwind()
             .await
@@ -208,6 +254,11 @@ impl<H: RecordHandler> PartitionWorker<H> {
                     panic_message(&*panic)
                 ))))
             });
+        if let Some(result) = &result {
+            self.deps
+                .observer
+                .handler_call(&self.topic, batch.len(), started.elapsed(), result.is_ok());
+        }
         match result {
             Some(Ok(())) => true,
             Some(Err(error)) => {
@@ -222,11 +273,15 @@ impl<H: RecordHandler> PartitionWorker<H> {
     }
 
     async fn process(&self, record: KafkaRecord, stop: &mut watch::Receiver<bool>) -> Outcome {
-        let max_attempts = self.deps.retry.max_attempts.max(1);
+        let mut stalled = Stalled::new(self, &record);
+        // 0: retry a retryable failure until it succeeds (a database sink).
+        let max_attempts = self.deps.retry.max_attempts;
+        let limit = if max_attempts == 0 { "no limit".to_string() } else { max_attempts.to_string() };
         let mut attempt = 1;
         loop {
             // A panicking handler must not kill the partition's worker (the partition
             // would stall): it counts as a retryable failure.
+            let started = Instant::now();
             let result = AssertUnwindSafe(self.deps.handler.handle(record.clone()))
                 .catch_unwind()
                 .await
@@ -236,18 +291,34 @@ impl<H: RecordHandler> PartitionWorker<H> {
                         panic_message(&*panic)
                     )))
                 });
+            self.deps
+                .observer
+                .handler_call(&record.topic, 1, started.elapsed(), result.is_ok());
             match result {
-                Ok(()) => return Outcome::Done,
+                Ok(()) => {
+                    if attempt > 1 {
+                        tracing::info!(
+                            topic = %record.topic, partition = record.partition, offset = record.offset,
+                            attempt, "record applied after retrying; partition moving again"
+                        );
+                    }
+                    return Outcome::Done;
+                }
                 Err(HandleError::Permanent(error)) => {
                     return self
                         .dead_letter(&record, DeadLetterReason::Permanent, &error, stop)
                         .await;
                 }
-                Err(HandleError::Retryable(error)) if attempt < max_attempts => {
+                Err(HandleError::Retryable(error)) if max_attempts == 0 || attempt < max_attempts => {
+                    stalled.set();
+                    self.deps.observer.retrying(&record.topic, record.partition);
                     let delay = self.deps.retry.backoff(attempt - 1);
+                    // One line per backoff step: the delay grows to max_backoff, so a
+                    // long outage logs at most once per max_backoff.
                     tracing::warn!(
                         topic = %record.topic, partition = record.partition, offset = record.offset,
-                        attempt, max_attempts, %error, "handler failed; retrying in {delay:?}"
+                        attempt, max_attempts = %limit, %error,
+                        "handler failed; partition paused, retrying in {delay:?}"
                     );
                     if !sleep_unless_stopped(delay, stop).await {
                         tracing::info!(
@@ -282,17 +353,54 @@ impl<H: RecordHandler> PartitionWorker<H> {
                 reason = reason.as_str(), error,
                 "record failed and no dead-letter topic is configured: skipping it (its offset is committed)"
             );
+            self.deps.observer.dead_lettered(&record.topic, record.partition);
             return Outcome::Done;
         };
         if !sink.send(record, reason, error, stop).await {
             return Outcome::Abandoned;
         }
+        self.deps.observer.dead_lettered(&record.topic, record.partition);
         tracing::error!(
             topic = %record.topic, partition = record.partition, offset = record.offset,
             reason = reason.as_str(), error, dead_letter_topic = sink.topic(),
             "record dead-lettered"
         );
         Outcome::Done
+    }
+}
+
+/// Reports a partition paused in retries, and moving again when dropped (done,
+/// dead-lettered, or abandoned on a stop).
+struct Stalled<'a> {
+    observer: &'a dyn Observer,
+    topic: &'a str,
+    partition: i32,
+    reported: bool,
+}
+
+impl<'a> Stalled<'a> {
+    fn new<H>(worker: &'a PartitionWorker<H>, record: &'a KafkaRecord) -> Self {
+        Stalled {
+            observer: &*worker.deps.observer,
+            topic: &record.topic,
+            partition: record.partition,
+            reported: false,
+        }
+    }
+
+    fn set(&mut self) {
+        if !self.reported {
+            self.reported = true;
+            self.observer.stalled(self.topic, self.partition, true);
+        }
+    }
+}
+
+impl Drop for Stalled<'_> {
+    fn drop(&mut self) {
+        if self.reported {
+            self.observer.stalled(self.topic, self.partition, false);
+        }
     }
 }
 

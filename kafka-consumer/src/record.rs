@@ -1,4 +1,4 @@
-//! What the engine hands to the application: the record, the handler trait and the
+//! What the consumer hands to the application: the record, the handler trait and the
 //! handler's verdict (retry it or give up on it).
 
 use std::fmt;
@@ -44,7 +44,7 @@ impl KafkaRecord {
     }
 }
 
-/// How a handler failed, which decides what the engine does with the record.
+/// How a handler failed, which decides what the consumer does with the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandleError {
     /// Transient (database busy, downstream timeout...): retried with backoff, then
@@ -84,7 +84,7 @@ pub trait RecordHandler: Send + Sync + 'static {
 
     /// Optionally processes consecutive records of one partition at once, all or
     /// nothing. `None` means batches are not supported (the default). On an error
-    /// the engine assumes nothing was applied and replays the records one by one
+    /// the consumer assumes nothing was applied and replays the records one by one
     /// through [`RecordHandler::handle`], so retries and dead-lettering stay per
     /// record. Only records already fetched are batched: a batch never waits.
     fn handle_batch(

@@ -10,7 +10,10 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Handler calls in total for one record, the first one included (so 5 means one
-    /// call plus four retries). At least 1.
+    /// call plus four retries), after which a record still failing retryably is
+    /// dead-lettered. 0 means no limit: the partition stays paused on the record,
+    /// retrying it, until it succeeds (what a database sink wants: an outage must
+    /// not send valid records to the dead-letter topic).
     pub max_attempts: u32,
     /// Delay before the first retry.
     pub initial_backoff: Duration,

@@ -1,5 +1,5 @@
-//! Integration tests of the consumer engine against a real broker (tansu, started on
-//! port 19092 through scripts/kafka-broker if it is not up). Every test uses its own
+//! Integration tests of the consumer against a real broker (TEST_KAFKA_BROKERS, else tansu
+//! started on port 19092 through scripts/kafka-broker if it is not up). Every test uses its own
 //! topics and group, so tests run concurrently and repeatedly.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use kafka_consumer::{
-    ensure_topic, run, ConsumerConfig, HandleError, KafkaRecord, RecordHandler, RetryPolicy,
+    ensure_topic, run, run_observed, ConsumerConfig, HandleError, KafkaRecord, Observer,
+    RecordHandler, RetryPolicy,
     HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION,
     HEADER_ORIGINAL_TOPIC,
 };
@@ -21,8 +22,10 @@ use tokio::task::JoinHandle;
 
 const PORT: u16 = 19092;
 
+/// The broker under test: TEST_KAFKA_BROKERS when set (then it is already running),
+/// else a local one on PORT.
 fn brokers() -> String {
-    format!("127.0.0.1:{PORT}")
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| format!("127.0.0.1:{PORT}"))
 }
 
 fn broker() -> String {
@@ -35,6 +38,9 @@ fn broker() -> String {
             )
             .with_test_writer()
             .try_init();
+        if std::env::var("TEST_KAFKA_BROKERS").is_ok() {
+            return;
+        }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/kafka-broker");
         let status = std::process::Command::new(script)
             .args(["start", &PORT.to_string()])
@@ -208,9 +214,9 @@ impl Running {
         let _ = self.stop.send(());
         tokio::time::timeout(Duration::from_secs(20), self.task)
             .await
-            .expect("engine did not shut down within 20s")
-            .expect("engine task panicked")
-            .expect("engine returned an error");
+            .expect("consumer did not shut down within 20s")
+            .expect("consumer task panicked")
+            .expect("consumer returned an error");
     }
 }
 
@@ -373,12 +379,12 @@ async fn delivers_every_record_in_order_per_partition_and_commits_the_end() {
     }
 
     let recorder = Recorder::new(|_, _| Ok(()));
-    let engine = start(config(&topic, &group), recorder.clone());
+    let consumer = start(config(&topic, &group), recorder.clone());
     wait_until("all records handled", Duration::from_secs(30), || {
         recorder.handled().len() >= 3 * PER_PARTITION
     })
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
 
     let handled = recorder.handled();
     assert_eq!(
@@ -440,12 +446,12 @@ async fn retries_dead_letters_and_never_stalls_the_partition() {
     let mut config = config(&topic, &group);
     config.retry = fast_retry(4);
     config.dead_letter_topic = Some(dlt.clone());
-    let engine = start(config, recorder.clone());
+    let consumer = start(config, recorder.clone());
     wait_until("good-3 handled", Duration::from_secs(30), || {
         recorder.handled_keys().contains("good-3")
     })
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
 
     let handled: Vec<String> = recorder.handled().iter().map(key_of).collect();
     assert_eq!(
@@ -525,12 +531,12 @@ async fn restart_resumes_from_the_committed_offsets() {
 
     // Slow handler so the shutdown lands mid-stream.
     let first = Recorder::with_delay(Duration::from_millis(20), |_, _| Ok(()));
-    let engine = start(config(&topic, &group), first.clone());
+    let consumer = start(config(&topic, &group), first.clone());
     wait_until("a third of the records", Duration::from_secs(30), || {
         first.handled().len() >= PER_PARTITION
     })
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
     let first_run = first.handled();
     assert!(
         first_run.len() < 3 * PER_PARTITION,
@@ -540,7 +546,7 @@ async fn restart_resumes_from_the_committed_offsets() {
     let committed_after_first = timeout(15, committed(&group, &topic, 3)).await;
 
     let second = Recorder::new(|_, _| Ok(()));
-    let engine = start(config(&topic, &group), second.clone());
+    let consumer = start(config(&topic, &group), second.clone());
     let all: HashSet<String> = (0..PER_PARTITION)
         .flat_map(|i| (0..3).map(move |p| format!("p{p}-{i:03}")))
         .collect();
@@ -557,7 +563,7 @@ async fn restart_resumes_from_the_committed_offsets() {
         },
     )
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
 
     let second_run = second.handled();
     assert_in_order(&second_run);
@@ -595,7 +601,7 @@ async fn creates_the_missing_dead_letter_topic_like_the_source_topic() {
     let mut config = config(&topic, &group);
     config.dead_letter_topic = Some(dlt.clone());
     let recorder = Recorder::new(|_, _| Ok(()));
-    let engine = start(config, recorder);
+    let consumer = start(config, recorder);
 
     let dlt_clone = dlt.clone();
     let partitions = move || {
@@ -632,7 +638,7 @@ async fn creates_the_missing_dead_letter_topic_like_the_source_topic() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    engine.shutdown().await;
+    consumer.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -644,13 +650,13 @@ async fn unreachable_broker_is_waited_for_not_fatal() {
             ConsumerConfig::new("127.0.0.1:1", unique("group"), vec!["nowhere".into()]);
         config.retry = fast_retry(3);
         config.dead_letter_topic = dead_letter;
-        let engine = start(config, Recorder::new(|_, _| Ok(())));
+        let consumer = start(config, Recorder::new(|_, _| Ok(())));
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(
-            !engine.task.is_finished(),
-            "engine ended while the broker was unreachable"
+            !consumer.task.is_finished(),
+            "consumer ended while the broker was unreachable"
         );
-        engine.shutdown().await;
+        consumer.shutdown().await;
     }
 }
 
@@ -689,12 +695,12 @@ async fn rebalance_hands_partitions_over_without_losing_records() {
     };
     let a = Recorder::with_delay(Duration::from_millis(50), |_, _| Ok(()));
     let b = Recorder::with_delay(Duration::from_millis(50), |_, _| Ok(()));
-    let engine_a = start(member_config(), a.clone());
+    let member_a = start(member_config(), a.clone());
     wait_until("first member under way", Duration::from_secs(20), || {
         a.handled().len() >= 10
     })
     .await;
-    let engine_b = start(member_config(), b.clone());
+    let member_b = start(member_config(), b.clone());
     wait_until(
         "every record handled by the two members",
         Duration::from_secs(40),
@@ -707,8 +713,8 @@ async fn rebalance_hands_partitions_over_without_losing_records() {
         },
     )
     .await;
-    engine_b.shutdown().await;
-    engine_a.shutdown().await;
+    member_b.shutdown().await;
+    member_a.shutdown().await;
 
     // Each member saw its partitions in order, even across the handover: the revoke
     // committed what was done, and the next owner started right after it.
@@ -776,12 +782,12 @@ async fn batches_apply_whole_and_a_failed_batch_is_replayed_record_by_record() {
     let mut cfg = config(&topic, &group);
     cfg.dead_letter_topic = Some(dlt.clone());
     cfg.max_batch = 50;
-    let engine = start(cfg, batcher.clone());
+    let consumer = start(cfg, batcher.clone());
     wait_until("all good records applied", Duration::from_secs(30), || {
         batcher.applied.lock().unwrap().len() >= 199
     })
     .await;
-    engine.shutdown().await;
+    consumer.shutdown().await;
 
     let applied = batcher.applied.lock().unwrap().clone();
     let keys: Vec<String> = applied.iter().map(key_of).collect();
@@ -794,4 +800,225 @@ async fn batches_apply_whole_and_a_failed_batch_is_replayed_record_by_record() {
     assert_eq!(dead.len(), 1);
     assert_eq!(key_of(&dead[0]), "k150");
     assert_eq!(timeout(15, committed(&group, &topic, 1)).await, ends(&topic, 1).await);
+}
+
+/// A last-write-wins table keyed like the service's users: what a database sink
+/// ends up holding, written by every member of the group.
+#[derive(Default)]
+struct Ledger {
+    rows: Mutex<HashMap<String, u32>>,
+    /// Keys whose last sequence number was applied at least once.
+    reached_last: Mutex<HashSet<String>>,
+}
+
+/// Applies "key:seq" records to the ledger. One chosen record is slow on its first
+/// delivery only: far slower than the revoke deadline.
+struct SlowOnceWriter {
+    ledger: Arc<Ledger>,
+    last_seq: u32,
+    slow: (String, u32),
+    slow_for: Duration,
+    slow_started: std::sync::atomic::AtomicBool,
+    /// Set when the slow call ends, completed or dropped (aborted).
+    slow_ended: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl RecordHandler for SlowOnceWriter {
+    async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
+        use std::sync::atomic::Ordering;
+        let text = String::from_utf8(record.value.clone()).unwrap();
+        let (key, seq) = text.split_once(':').unwrap();
+        let seq: u32 = seq.parse().unwrap();
+        if (key, seq) == (self.slow.0.as_str(), self.slow.1)
+            && !self.slow_started.swap(true, Ordering::SeqCst)
+        {
+            let _ended = SetOnDrop(self.slow_ended.clone());
+            tokio::time::sleep(self.slow_for).await;
+            self.ledger.rows.lock().unwrap().insert(key.to_string(), seq);
+            return Ok(());
+        }
+        self.ledger.rows.lock().unwrap().insert(key.to_string(), seq);
+        if seq == self.last_seq {
+            self.ledger.reached_last.lock().unwrap().insert(key.to_string());
+        }
+        Ok(())
+    }
+}
+
+// A handler slower than the revoke deadline, under a real rebalance (a second member
+// joins): its partition must not get a new worker while the old one still runs, or
+// the old one's late write lands after newer ones (and its offset after theirs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_never_has_two_workers_even_when_a_handler_outlives_the_revoke() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    broker();
+    let (topic, group) = (unique("oneworker"), unique("group"));
+    create_topic(&topic, 3).await;
+    let producer = producer();
+    const LAST: u32 = 19;
+    let keys: Vec<String> = (0..3)
+        .flat_map(|p| ["a", "b"].map(|k| format!("p{p}-{k}")))
+        .collect();
+    for seq in 0..=LAST {
+        for key in &keys {
+            let partition = key[1..2].parse().unwrap();
+            let value = format!("{key}:{seq}");
+            produce(&producer, &topic, partition, key, Some(value.as_bytes()), &[]).await;
+        }
+    }
+
+    let ledger = Arc::new(Ledger::default());
+    let slow_ended = Arc::new(AtomicBool::new(false));
+    let writer = Arc::new(SlowOnceWriter {
+        ledger: ledger.clone(),
+        last_seq: LAST,
+        slow: ("p0-a".into(), 5),
+        slow_for: Duration::from_secs(15),
+        slow_started: AtomicBool::new(false),
+        slow_ended: slow_ended.clone(),
+    });
+    let member_config = || {
+        let mut config = config(&topic, &group);
+        config.max_batch = 1;
+        config.drain_timeout = Duration::from_secs(1);
+        config
+            .client_settings
+            .push(("heartbeat.interval.ms".into(), "300".into()));
+        config
+    };
+    let member_a = start(member_config(), writer.clone());
+    wait_until("the slow record under way", Duration::from_secs(30), || {
+        writer.slow_started.load(Ordering::SeqCst)
+    })
+    .await;
+    let member_b = start(member_config(), writer.clone());
+    wait_until(
+        "the slow call to end (aborted, or completed late)",
+        Duration::from_secs(60),
+        || slow_ended.load(Ordering::SeqCst),
+    )
+    .await;
+    wait_until(
+        "every key's last record applied",
+        Duration::from_secs(60),
+        || ledger.reached_last.lock().unwrap().len() == keys.len(),
+    )
+    .await;
+    member_b.shutdown().await;
+    member_a.shutdown().await;
+
+    let rows = ledger.rows.lock().unwrap().clone();
+    for key in &keys {
+        assert_eq!(
+            rows.get(key),
+            Some(&LAST),
+            "{key}: an older record was applied after the newest one (two workers on one partition)"
+        );
+    }
+}
+
+/// Remembers what the consumer reported.
+#[derive(Default)]
+struct Events {
+    stalled: Mutex<Vec<(i32, bool)>>,
+    retries: std::sync::atomic::AtomicUsize,
+    dead_lettered: std::sync::atomic::AtomicUsize,
+    applied: std::sync::atomic::AtomicUsize,
+    assigned: std::sync::atomic::AtomicBool,
+    lag: Mutex<HashMap<i32, i64>>,
+}
+
+impl Observer for Events {
+    fn assigned(&self, _: &[(String, i32)]) {
+        self.assigned.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn handler_call(&self, _: &str, records: usize, _: Duration, ok: bool) {
+        if ok {
+            self.applied.fetch_add(records, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn retrying(&self, _: &str, _: i32) {
+        self.retries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn dead_lettered(&self, _: &str, _: i32) {
+        self.dead_lettered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn stalled(&self, _: &str, partition: i32, stalled: bool) {
+        self.stalled.lock().unwrap().push((partition, stalled));
+    }
+    fn lag(&self, _: &str, partition: i32, lag: i64) {
+        self.lag.lock().unwrap().insert(partition, lag);
+    }
+}
+
+// max_attempts = 0: a retryable failure pauses its partition until the record
+// succeeds, however long that takes; nothing is dead-lettered and nothing after it
+// is applied before it. The pause is reported (readiness) and ends when it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlimited_retries_pause_the_partition_and_dead_letter_nothing() {
+    use std::sync::atomic::Ordering;
+    broker();
+    let (topic, group, dlt) = (unique("outage"), unique("group"), unique("outage-dlt"));
+    create_topic(&topic, 1).await;
+    let producer = producer();
+    for key in ["before", "stuck", "after-1", "after-2"] {
+        produce(&producer, &topic, 0, key, Some(b"v"), &[]).await;
+    }
+    // Far more failures than the default policy's 5 attempts.
+    let open = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gate = open.clone();
+    let recorder = Recorder::new(move |record, _| {
+        if key_of(record) == "stuck" && !gate.load(Ordering::SeqCst) {
+            Err(HandleError::Retryable("database is locked".into()))
+        } else {
+            Ok(())
+        }
+    });
+    let mut config = config(&topic, &group);
+    config.retry = fast_retry(0);
+    config.dead_letter_topic = Some(dlt.clone());
+    let events = Arc::new(Events::default());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run_observed(config, recorder.clone(), events.clone(), async move {
+        let _ = stopped.await;
+    }));
+    wait_until("20 failed attempts", Duration::from_secs(30), || {
+        recorder.attempts("stuck") >= 20
+    })
+    .await;
+    assert!(events.assigned.load(Ordering::SeqCst), "membership reported");
+    assert_eq!(*events.stalled.lock().unwrap(), vec![(0, true)], "the pause is reported once");
+    assert_eq!(
+        recorder.handled_keys(),
+        HashSet::from(["before".to_string()]),
+        "nothing after the failing record is applied while it fails"
+    );
+    open.store(true, Ordering::SeqCst); // the outage ends
+    wait_until("after-2 handled", Duration::from_secs(30), || {
+        recorder.handled_keys().contains("after-2")
+    })
+    .await;
+    wait_until("the lag sampled at 0", Duration::from_secs(30), || {
+        events.lag.lock().unwrap().get(&0) == Some(&0)
+    })
+    .await;
+    let _ = stop.send(());
+    timeout(20, task).await.unwrap().unwrap();
+
+    let handled: Vec<String> = recorder.handled().iter().map(key_of).collect();
+    assert_eq!(handled, ["before", "stuck", "after-1", "after-2"]);
+    assert_eq!(*events.stalled.lock().unwrap(), vec![(0, true), (0, false)]);
+    assert_eq!(events.dead_lettered.load(Ordering::SeqCst), 0);
+    assert!(events.retries.load(Ordering::SeqCst) >= 20);
+    assert_eq!(events.applied.load(Ordering::SeqCst), 4);
+    assert_eq!(ends(&dlt, 1).await, BTreeMap::from([(0, 0)]), "the dead-letter topic stays empty");
+    assert_eq!(timeout(15, committed(&group, &topic, 1)).await, BTreeMap::from([(0, 4)]));
 }

@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -23,14 +24,15 @@ use tokio::runtime::Handle;
 use crate::client_log::RateLimiter;
 use crate::commit::commit_sync;
 use crate::config::ConsumerConfig;
-use crate::context::{EngineContext, PartitionSpawner};
+use crate::context::{GroupContext, PartitionSpawner};
 use crate::dead_letter::{prepare_dead_letter_topic, DeadLetterSink};
-use crate::partition::{spawn_worker, EngineConsumer, WorkerDeps, WorkerHandle};
+use crate::partition::{spawn_worker, GroupConsumer, WorkerDeps, WorkerHandle};
+use crate::observer::{NoObserver, Observer};
 use crate::record::RecordHandler;
 
 struct Spawner<H> {
     /// Weak: the consumer owns the context that owns this spawner.
-    consumer: Weak<EngineConsumer>,
+    consumer: Weak<GroupConsumer>,
     runtime: Handle,
     deps: Arc<WorkerDeps<H>>,
 }
@@ -48,6 +50,9 @@ impl<H: RecordHandler> PartitionSpawner for Spawner<H> {
     }
 }
 
+/// How often the lag of every assigned partition is sampled from the broker.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Consumes `config.topics` as member of `config.group_id` until `shutdown`
 /// resolves, calling `handler` for every record (at-least-once, in order per
 /// partition, partitions concurrently). Returns Ok after a graceful shutdown; errors
@@ -56,6 +61,16 @@ impl<H: RecordHandler> PartitionSpawner for Spawner<H> {
 pub async fn run<H: RecordHandler>(
     config: ConsumerConfig,
     handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    run_observed(config, handler, Arc::new(NoObserver), shutdown).await
+}
+
+/// [`run`], reporting membership, outcomes, stalls and lag to `observer`.
+pub async fn run_observed<H: RecordHandler>(
+    config: ConsumerConfig,
+    handler: Arc<H>,
+    observer: Arc<dyn Observer>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     config.validate()?;
@@ -79,8 +94,8 @@ pub async fn run<H: RecordHandler>(
         }
     };
 
-    let context = EngineContext::new(&config.brokers, config.drain_timeout);
-    let consumer: Arc<EngineConsumer> = Arc::new(
+    let context = GroupContext::new(&config.brokers, config.drain_timeout, observer.clone());
+    let consumer: Arc<GroupConsumer> = Arc::new(
         config
             .consumer_client_config()
             .create_with_context(context)
@@ -94,6 +109,7 @@ pub async fn run<H: RecordHandler>(
             max_batch: config.max_batch,
             retry: config.retry.clone(),
             dead_letter,
+            observer: observer.clone(),
         }),
     }));
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
@@ -111,7 +127,13 @@ pub async fn run<H: RecordHandler>(
         })
         .context("starting the kafka consumer poll thread")?;
 
+    let stop_lag = Arc::new(AtomicBool::new(false));
+    let lag = tokio::spawn(sample_lag(Arc::downgrade(&consumer), observer, stop_lag.clone()));
     shutdown.await;
+    // Waited for, not aborted: a sample in flight holds a reference to the consumer,
+    // and the poll thread must be the one that drops the last (see stop).
+    stop_lag.store(true, Ordering::Relaxed);
+    let _ = lag.await;
     tracing::info!("kafka consumer shutting down: finishing in-flight records");
     stop(consumer, config.drain_timeout, stop_poll, poll_thread).await;
     tracing::info!("kafka consumer stopped");
@@ -121,7 +143,7 @@ pub async fn run<H: RecordHandler>(
 /// Polls the consumer's main queue, which is what drives group membership and runs
 /// the rebalance callbacks, until told to stop; then drops what should be the last
 /// reference to the consumer, which closes it (final revoke and commit, leave group).
-fn serve_main_queue(consumer: Arc<EngineConsumer>, mut stop: oneshot::Receiver<()>) {
+fn serve_main_queue(consumer: Arc<GroupConsumer>, mut stop: oneshot::Receiver<()>) {
     let unexpected = RateLimiter::new(Duration::from_secs(30));
     futures::executor::block_on(async {
         loop {
@@ -150,8 +172,38 @@ fn serve_main_queue(consumer: Arc<EngineConsumer>, mut stop: oneshot::Receiver<(
     drop(consumer);
 }
 
+/// Reports every assigned partition's lag: its high watermark, asked of the broker
+/// (so it grows while a partition is paused), minus the next offset to finish.
+async fn sample_lag(consumer: Weak<GroupConsumer>, observer: Arc<dyn Observer>, stop: Arc<AtomicBool>) {
+    let mut waited = Duration::ZERO;
+    while !stop.load(Ordering::Relaxed) {
+        // Short sleeps, so a shutdown never waits long for this task.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+        if waited < LAG_INTERVAL {
+            continue;
+        }
+        waited = Duration::ZERO;
+        let Some(client) = consumer.upgrade() else { return };
+        let positions = client.context().positions();
+        let (observer, stop) = (observer.clone(), stop.clone());
+        // fetch_watermarks blocks until the broker answers.
+        let sampled = tokio::task::spawn_blocking(move || {
+            for (topic, partition, next) in positions {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok((_, high)) = client.fetch_watermarks(&topic, partition, Duration::from_secs(2)) {
+                    observer.lag(&topic, partition, (high - next).max(0));
+                }
+            }
+        });
+        let _ = sampled.await;
+    }
+}
+
 async fn stop(
-    consumer: Arc<EngineConsumer>,
+    consumer: Arc<GroupConsumer>,
     drain_timeout: Duration,
     stop_poll: oneshot::Sender<()>,
     poll_thread: JoinHandle<()>,

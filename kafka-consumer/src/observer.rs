@@ -1,0 +1,55 @@
+//! What the consumer reports while it works, for the application's metrics and
+//! readiness: group membership, per-call outcomes, retries, dead letters, stalled
+//! partitions and lag. The consumer knows no metrics library; the application
+//! implements [`Observer`] (every method defaults to doing nothing).
+
+use std::time::Duration;
+
+/// Called from the consumer's poll thread and partition workers: implementations
+/// must be cheap and must not block.
+pub trait Observer: Send + Sync + 'static {
+    /// The group assigned this member its partitions (possibly none): it is a
+    /// member of the group now.
+    fn assigned(&self, partitions: &[(String, i32)]) {
+        let _ = partitions;
+    }
+
+    /// These partitions were taken away (a rebalance started, or shutdown). Under
+    /// eager rebalancing that is all of them, until the next [`Observer::assigned`].
+    fn revoked(&self, partitions: &[(String, i32)]) {
+        let _ = partitions;
+    }
+
+    /// A handler call ended: `records` records (1, or a batch's size) in
+    /// `elapsed`, applied when `ok`, else the call returned an error (or panicked).
+    fn handler_call(&self, topic: &str, records: usize, elapsed: Duration, ok: bool) {
+        let _ = (topic, records, elapsed, ok);
+    }
+
+    /// A record that failed retryably is scheduled for another attempt.
+    fn retrying(&self, topic: &str, partition: i32) {
+        let _ = (topic, partition);
+    }
+
+    /// A record went to the dead-letter topic (or, without one, was skipped).
+    fn dead_lettered(&self, topic: &str, partition: i32) {
+        let _ = (topic, partition);
+    }
+
+    /// The partition is paused retrying a record (`true`), or moves again (`false`:
+    /// the record was done, or its worker stopped).
+    fn stalled(&self, topic: &str, partition: i32, stalled: bool) {
+        let _ = (topic, partition, stalled);
+    }
+
+    /// Records of the partition not yet done: its high watermark minus the next
+    /// offset to process. Sampled periodically for every assigned partition.
+    fn lag(&self, topic: &str, partition: i32, lag: i64) {
+        let _ = (topic, partition, lag);
+    }
+}
+
+/// The observer of [`crate::run`]: ignores everything.
+pub(crate) struct NoObserver;
+
+impl Observer for NoObserver {}

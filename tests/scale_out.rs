@@ -96,10 +96,14 @@ fn two_http_hosts_and_two_triggers_share_one_postgres_and_survive_a_kill() {
             .unwrap_or(0)
     };
     let (first, second) = records.split_at(RECORDS / 2);
-    produce(&spec.topic, first);
+    for chunk in first.chunks(2_000) {
+        produce(&spec.topic, chunk);
+    }
     eventually("a fifth of the stream applied", Duration::from_secs(300), || applied() >= (RECORDS / 5) as i64);
     victim.kill(); // SIGKILL: no revoke, no final commit
-    produce(&spec.topic, second);
+    for chunk in second.chunks(2_000) {
+        produce(&spec.topic, chunk);
+    }
 
     let deadline = std::time::Instant::now() + Duration::from_secs(600);
     loop {

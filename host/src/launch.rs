@@ -12,11 +12,12 @@ use anyhow::{bail, Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, App};
-use crate::cli::{LocalCli, SpinTriggerFlags};
+use crate::cli::{LocalCli, MonitoringFlags, PluginCli, SpinTriggerFlags};
 use crate::engine::{EngineOptions, PreparedComponent, Runtime};
 use crate::http_trigger::{HttpTrigger, Route};
 use crate::instance::ComponentContext;
 use crate::logs::ComponentLogs;
+use crate::monitoring::{Health, Metrics, TriggerObserver};
 use crate::sqlite::Databases;
 use crate::state::{self, RuntimeConfig};
 use crate::variables::Variables;
@@ -28,18 +29,20 @@ pub struct Launch {
     local_app_dir: Option<String>,
     trigger_types: Vec<String>,
     listen: Option<SocketAddr>,
+    monitoring: MonitoringFlags,
 }
 
 impl Launch {
     /// Plugin mode: the locked app Spin wrote; only Kafka triggers are ours.
-    pub fn plugin(locked_url: String, flags: SpinTriggerFlags) -> Result<Self> {
+    pub fn plugin(locked_url: String, cli: PluginCli) -> Result<Self> {
         let app = app::locked::load(&locked_url)?;
         Ok(Launch {
             app,
-            flags,
+            flags: cli.spin,
             local_app_dir: std::env::var("SPIN_LOCAL_APP_DIR").ok(),
             trigger_types: vec!["kafka".into()],
             listen: None,
+            monitoring: cli.monitoring,
         })
     }
 
@@ -61,6 +64,7 @@ impl Launch {
             local_app_dir: Some(dir.to_string_lossy().into_owned()),
             trigger_types,
             listen: Some(cli.listen),
+            monitoring: cli.monitoring,
         })
     }
 
@@ -95,6 +99,14 @@ impl Launch {
         })?;
         let prepare = |component_id: &str, trigger: &app::TriggerDef| -> Result<PreparedComponent> {
             let def = self.app.runnable_component(trigger)?;
+            // As Spin: a label no database is configured for is a startup error,
+            // not a failure of every request or record that opens it.
+            if let Some(label) = def.databases.iter().find(|label| !databases.has(label)) {
+                bail!(
+                    "component {:?} uses SQLite database {label:?}, which is not defined: define it in the runtime config file ([sqlite_database.{label}]) or remove it from sqlite_databases",
+                    def.id
+                );
+            }
             let follow = !flags.quiet && (flags.follow.is_empty() || flags.follow.iter().any(|f| f == component_id));
             let context = ComponentContext {
                 id: def.id.clone(),
@@ -127,16 +139,19 @@ impl Launch {
             let stop = shutdown.clone();
             tasks.spawn(async move { http.serve(listener, stop.cancelled_owned()).await.context("HTTP trigger") });
         }
+        let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::default());
         if self.trigger_types.iter().any(|t| t == "kafka") {
             let settings = self.app.settings("kafka");
             for trigger in self.app.triggers_of("kafka") {
                 let config = crate::kafka_trigger::consumer_config(&self.app.name, &settings, &trigger.config, &variables)
                     .with_context(|| format!("Kafka trigger {}", trigger.id))?;
                 let component = prepare(&trigger.component, trigger)?;
+                let observer = Arc::new(TriggerObserver::new(&component, metrics.clone(), &health));
                 let stop = shutdown.clone();
                 let id = trigger.id.clone();
                 tasks.spawn(async move {
-                    crate::kafka_trigger::run(config, component, stop.cancelled_owned())
+                    crate::kafka_trigger::run(config, component, observer, stop.cancelled_owned())
                         .await
                         .with_context(|| format!("Kafka trigger {id}"))
                 });
@@ -144,6 +159,10 @@ impl Launch {
         }
         if tasks.is_empty() {
             bail!("the app has no {} triggers to run", self.trigger_types.join(" or "));
+        }
+        if let Some(addr) = &self.monitoring.metrics_listen {
+            let server = crate::monitoring::serve(addr, metrics, health, shutdown.clone().cancelled_owned()).await?;
+            tasks.spawn(async move { server.await.context("metrics server") });
         }
 
         // Run until a signal, or until a trigger fails (then stop the others).

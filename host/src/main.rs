@@ -14,6 +14,7 @@ mod instance;
 mod kafka_trigger;
 mod launch;
 mod logs;
+mod monitoring;
 mod plugin;
 mod spin_host;
 mod sqlite;
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
     init_tracing();
 
     let launch = match std::env::var("SPIN_LOCKED_URL") {
-        Ok(url) => Launch::plugin(url, PluginCli::parse().spin),
+        Ok(url) => Launch::plugin(url, PluginCli::parse()),
         Err(_) => Launch::local(LocalCli::parse()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");

@@ -89,7 +89,13 @@ impl Launch {
         }
         run_sqlite_statements(&databases, &flags.sqlite_statements)?;
         let databases = Arc::new(databases);
-        let variables = Arc::new(Variables::resolve(&self.app.variables, &flags.variables, std::env::vars())?);
+        let environment = crate::variables::provider_environment(
+            self.local_app_dir.as_deref().map(Path::new),
+            &runtime_config.variables_provider,
+            std::env::vars(),
+            &cwd,
+        )?;
+        let variables = Arc::new(Variables::resolve(&self.app.variables, &flags.variables, environment)?);
         let log_dir = log_dir(flags, &runtime_config, state_dir.as_deref(), &cwd);
 
         let runtime = Runtime::new(&EngineOptions {

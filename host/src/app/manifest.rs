@@ -109,6 +109,7 @@ fn parse(text: &str, base_dir: &Path) -> Result<App> {
                 config: c.variables,
                 environment: c.environment,
                 unsupported,
+                host_requirements: Vec::new(),
             },
         );
     }

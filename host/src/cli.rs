@@ -85,12 +85,25 @@ pub struct SpinTriggerFlags {
     pub launch_metadata_only: bool,
 }
 
-/// As started by `spin up` (a Spin trigger plugin): only Spin's flags.
+/// This trigger's own flags, in both modes (`spin up` routes them here too).
+#[derive(Args, Debug, Clone, Default)]
+pub struct MonitoringFlags {
+    /// Serve /healthz, /readyz and Prometheus /metrics of the Kafka triggers on this address.
+    // A string, resolved when binding: a bad address is then a startup error
+    // like any other (and `host:port` names work).
+    #[arg(long = "metrics-listen", env = "TRIGGER_KAFKA_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+}
+
+/// As started by `spin up` (a Spin trigger plugin): Spin's flags and ours.
 #[derive(Parser, Debug)]
 #[command(name = "trigger-kafka", version, about = "Kafka trigger for Spin applications")]
 pub struct PluginCli {
     #[command(flatten)]
     pub spin: SpinTriggerFlags,
+
+    #[command(flatten)]
+    pub monitoring: MonitoringFlags,
 }
 
 /// Run on its own, from a spin.toml: the Kafka trigger and, for local use,
@@ -117,4 +130,7 @@ pub struct LocalCli {
 
     #[command(flatten)]
     pub spin: SpinTriggerFlags,
+
+    #[command(flatten)]
+    pub monitoring: MonitoringFlags,
 }

@@ -53,6 +53,8 @@ struct TriggerSettings {
     dead_letter_topic: Option<String>,
     create_dead_letter_topic: Option<bool>,
     dead_letter_replication: Option<i32>,
+    /// Handler calls per record before a retryable failure is dead-lettered;
+    /// 0 = retry until it succeeds (the partition waits).
     max_attempts: Option<u32>,
     initial_backoff_ms: Option<u64>,
     max_backoff_ms: Option<u64>,
@@ -149,7 +151,8 @@ impl ComponentHandler {
             Ok(Err(wit::HandleError::Retryable(msg))) => Err(HandleError::Retryable(msg)),
             Ok(Err(wit::HandleError::Permanent(msg))) => Err(HandleError::Permanent(msg)),
             // A trap may be transient (out of memory under load) or caused by the
-            // record; retrying bounds it either way, then it is dead-lettered.
+            // record: retried as the policy says (bounded, then dead-lettered, or
+            // until it succeeds with max_attempts = 0).
             Err(trap) => Err(HandleError::Retryable(format!(
                 "component {} trapped: {trap:#}",
                 self.component.context.id
@@ -181,10 +184,11 @@ impl RecordHandler for ComponentHandler {
     }
 }
 
-/// Runs one trigger until `shutdown`.
+/// Runs one trigger until `shutdown`, reporting to `observer` (metrics, readiness).
 pub async fn run(
     config: ConsumerConfig,
     component: PreparedComponent,
+    observer: Arc<dyn kafka_consumer::Observer>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
     let id = component.context.id.clone();
@@ -195,7 +199,7 @@ pub async fn run(
         config.brokers
     );
     let handler = Arc::new(ComponentHandler::new(component)?);
-    kafka_consumer::run(config, handler, shutdown).await
+    kafka_consumer::run_observed(config, handler, observer, shutdown).await
 }
 
 #[cfg(test)]

@@ -12,13 +12,14 @@ use anyhow::{bail, Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, App};
-use crate::cli::{LocalCli, SpinTriggerFlags};
+use crate::cli::{LocalCli, MonitoringFlags, PluginCli, SpinTriggerFlags};
 use crate::engine::{EngineOptions, PreparedComponent, Runtime};
 use crate::http_trigger::{HttpTrigger, Route};
 use crate::instance::ComponentContext;
 use crate::logs::ComponentLogs;
 use crate::outbound::AllowedHosts;
 use crate::postgres::Pools;
+use crate::monitoring::{Health, Metrics, TriggerObserver};
 use crate::sqlite::Databases;
 use crate::state::{self, RuntimeConfig};
 use crate::variables::Variables;
@@ -30,18 +31,20 @@ pub struct Launch {
     local_app_dir: Option<String>,
     trigger_types: Vec<String>,
     listen: Option<SocketAddr>,
+    monitoring: MonitoringFlags,
 }
 
 impl Launch {
     /// Plugin mode: the locked app Spin wrote; only Kafka triggers are ours.
-    pub fn plugin(locked_url: String, flags: SpinTriggerFlags) -> Result<Self> {
+    pub fn plugin(locked_url: String, cli: PluginCli) -> Result<Self> {
         let app = app::locked::load(&locked_url)?;
         Ok(Launch {
             app,
-            flags,
+            flags: cli.spin,
             local_app_dir: std::env::var("SPIN_LOCAL_APP_DIR").ok(),
             trigger_types: vec!["kafka".into()],
             listen: None,
+            monitoring: cli.monitoring,
         })
     }
 
@@ -63,6 +66,7 @@ impl Launch {
             local_app_dir: Some(dir.to_string_lossy().into_owned()),
             trigger_types,
             listen: Some(cli.listen),
+            monitoring: cli.monitoring,
         })
     }
 
@@ -87,7 +91,13 @@ impl Launch {
         }
         run_sqlite_statements(&databases, &flags.sqlite_statements)?;
         let databases = Arc::new(databases);
-        let variables = Arc::new(Variables::resolve(&self.app.variables, &flags.variables, std::env::vars())?);
+        let environment = crate::variables::provider_environment(
+            self.local_app_dir.as_deref().map(Path::new),
+            &runtime_config.variables_provider,
+            std::env::vars(),
+            &cwd,
+        )?;
+        let variables = Arc::new(Variables::resolve(&self.app.variables, &flags.variables, environment)?);
         let log_dir = log_dir(flags, &runtime_config, state_dir.as_deref(), &cwd);
         let postgres = Arc::new(Pools::default());
 
@@ -106,6 +116,14 @@ impl Launch {
                 .collect::<Result<Vec<_>>>()
                 .and_then(|entries| AllowedHosts::parse(&entries))
                 .with_context(|| format!("component {:?}", def.id))?;
+            // As Spin: a label no database is configured for is a startup error,
+            // not a failure of every request or record that opens it.
+            if let Some(label) = def.databases.iter().find(|label| !databases.has(label)) {
+                bail!(
+                    "component {:?} uses SQLite database {label:?}, which is not defined: define it in the runtime config file ([sqlite_database.{label}]) or remove it from sqlite_databases",
+                    def.id
+                );
+            }
             let follow = !flags.quiet && (flags.follow.is_empty() || flags.follow.iter().any(|f| f == component_id));
             let context = ComponentContext {
                 id: def.id.clone(),
@@ -140,16 +158,19 @@ impl Launch {
             let stop = shutdown.clone();
             tasks.spawn(async move { http.serve(listener, stop.cancelled_owned()).await.context("HTTP trigger") });
         }
+        let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::default());
         if self.trigger_types.iter().any(|t| t == "kafka") {
             let settings = self.app.settings("kafka");
             for trigger in self.app.triggers_of("kafka") {
                 let config = crate::kafka_trigger::consumer_config(&self.app.name, &settings, &trigger.config, &variables)
                     .with_context(|| format!("Kafka trigger {}", trigger.id))?;
                 let component = prepare(&trigger.component, trigger)?;
+                let observer = Arc::new(TriggerObserver::new(&component, metrics.clone(), &health));
                 let stop = shutdown.clone();
                 let id = trigger.id.clone();
                 tasks.spawn(async move {
-                    crate::kafka_trigger::run(config, component, stop.cancelled_owned())
+                    crate::kafka_trigger::run(config, component, observer, stop.cancelled_owned())
                         .await
                         .with_context(|| format!("Kafka trigger {id}"))
                 });
@@ -157,6 +178,10 @@ impl Launch {
         }
         if tasks.is_empty() {
             bail!("the app has no {} triggers to run", self.trigger_types.join(" or "));
+        }
+        if let Some(addr) = &self.monitoring.metrics_listen {
+            let server = crate::monitoring::serve(addr, metrics, health, shutdown.clone().cancelled_owned()).await?;
+            tasks.spawn(async move { server.await.context("metrics server") });
         }
 
         // Run until a signal, or until a trigger fails (then stop the others).

@@ -15,6 +15,7 @@ mod kafka_trigger;
 mod launch;
 mod logs;
 mod outbound;
+mod monitoring;
 mod plugin;
 mod postgres;
 mod spin_host;
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
     init_tracing();
 
     let launch = match std::env::var("SPIN_LOCKED_URL") {
-        Ok(url) => Launch::plugin(url, PluginCli::parse().spin),
+        Ok(url) => Launch::plugin(url, PluginCli::parse()),
         Err(_) => Launch::local(LocalCli::parse()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");

@@ -19,6 +19,9 @@ pub struct RuntimeConfig {
     pub log_dir: Option<String>,
     #[serde(default)]
     pub sqlite_database: BTreeMap<String, SqliteDatabaseConfig>,
+    /// `[[variables_provider]]` tables (see variables::provider_environment).
+    #[serde(default)]
+    pub variables_provider: Vec<toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]

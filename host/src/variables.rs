@@ -1,6 +1,10 @@
 //! Spin variables: each app variable gets its value from, in order, a
-//! `--variable` flag, a `SPIN_VARIABLE_<NAME>` environment variable, or its
-//! default; a required variable that none provides is a startup error.
+//! `--variable` flag, a `SPIN_VARIABLE_<NAME>` environment variable, the same
+//! key in the `.env` file beside the manifest, or its default; a required
+//! variable that none provides is a startup error. This is Spin's env provider,
+//! so Spin's HTTP trigger and this plugin see the same values; a runtime-config
+//! `variables_provider` other than `env` (Vault, Azure Key Vault) is refused
+//! rather than ignored, because there they would not.
 //! `{{ name }}` templates (component `variables`, trigger settings) render
 //! against the resolved values.
 
@@ -96,6 +100,53 @@ impl Variables {
     }
 }
 
+/// The prefix of Spin's env provider.
+const ENV_PREFIX: &str = "SPIN_VARIABLE";
+
+/// Spin's env provider, as configured by the runtime config's
+/// `[[variables_provider]]` tables (none: the default one). Returns the
+/// `.env` file's entries, then the process environment's, so that in
+/// [`Variables::resolve`] (last wins) the environment beats the file. Keys are
+/// normalised to the `SPIN_VARIABLE_` prefix `resolve` reads.
+pub fn provider_environment(
+    app_dir: Option<&Path>,
+    providers: &[toml::Table],
+    process_env: impl IntoIterator<Item = (String, String)>,
+    cwd: &Path,
+) -> Result<Vec<(String, String)>> {
+    let mut prefix = ENV_PREFIX.to_owned();
+    let mut dotenv_path = app_dir.map(|dir| cwd.join(dir).join(".env"));
+    for provider in providers {
+        match provider.get("type").and_then(toml::Value::as_str) {
+            Some("env") => {
+                if let Some(p) = provider.get("prefix").and_then(toml::Value::as_str) {
+                    prefix = p.to_owned();
+                }
+                if let Some(path) = provider.get("dotenv_path").and_then(toml::Value::as_str) {
+                    dotenv_path = Some(cwd.join(path));
+                }
+            }
+            Some(other) => bail!(
+                "runtime config [[variables_provider]] type {other:?} is not supported by this trigger (only \"env\"); it would resolve variables differently from Spin"
+            ),
+            None => bail!("runtime config [[variables_provider]] needs a `type`"),
+        }
+    }
+    let mut entries = Vec::new();
+    if let Some(path) = dotenv_path.filter(|p| p.exists()) {
+        let file = dotenvy::from_path_iter(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        for item in file {
+            entries.push(item.with_context(|| format!("invalid line in {}", path.display()))?);
+        }
+    }
+    entries.extend(process_env);
+    let own = format!("{prefix}_");
+    Ok(entries
+        .into_iter()
+        .filter_map(|(key, value)| Some((format!("{ENV_PREFIX}_{}", key.strip_prefix(&own)?), value)))
+        .collect())
+}
+
 /// Spin's variable names: lowercase ASCII letters, digits and underscores,
 /// starting with a letter.
 pub fn validate_name(name: &str) -> Result<()> {
@@ -160,6 +211,44 @@ mod tests {
         assert_eq!(v.render("b={{kafka_brokers}};").unwrap(), "b=127.0.0.1:9092;");
         let v = Variables::resolve(&decls(), &["api_token=flag".into()], env).unwrap();
         assert_eq!(v.render("{{ api_token }}").unwrap(), "flag");
+    }
+
+    #[test]
+    fn environment_beats_the_dotenv_file_which_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "# comment\nSPIN_VARIABLE_API_TOKEN=from-file\nSPIN_VARIABLE_KAFKA_BROKERS=\"file:9092\"\nOTHER=x\n",
+        )
+        .unwrap();
+        let env = vec![("SPIN_VARIABLE_API_TOKEN".to_owned(), "from-env".to_owned())];
+        let merged = provider_environment(Some(dir.path()), &[], env, dir.path()).unwrap();
+        let v = Variables::resolve(&decls(), &[], merged).unwrap();
+        assert_eq!(v.render("{{ api_token }}").unwrap(), "from-env");
+        assert_eq!(v.render("{{ kafka_brokers }}").unwrap(), "file:9092");
+
+        // No .env file: defaults.
+        let empty = tempfile::tempdir().unwrap();
+        let merged = provider_environment(Some(empty.path()), &[], vec![], empty.path()).unwrap();
+        let v = Variables::resolve(&decls(), &["api_token=x".into()], merged).unwrap();
+        assert_eq!(v.render("{{ kafka_brokers }}").unwrap(), "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn runtime_config_providers_env_is_honoured_others_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("vars.env"), "MYAPP_KAFKA_BROKERS=custom:9092\n").unwrap();
+        let env_provider: toml::Table =
+            toml::from_str("type = \"env\"\nprefix = \"MYAPP\"\ndotenv_path = \"vars.env\"").unwrap();
+        let env = vec![("MYAPP_API_TOKEN".to_owned(), "t".to_owned())];
+        let merged = provider_environment(None, &[env_provider], env, dir.path()).unwrap();
+        let v = Variables::resolve(&decls(), &[], merged).unwrap();
+        assert_eq!(v.render("{{ kafka_brokers }}").unwrap(), "custom:9092");
+        assert_eq!(v.render("{{ api_token }}").unwrap(), "t");
+
+        let vault: toml::Table = toml::from_str("type = \"vault\"\nurl = \"http://vault:8200\"").unwrap();
+        let err = provider_environment(None, &[vault], vec![], dir.path()).unwrap_err().to_string();
+        assert!(err.contains("variables_provider") && err.contains("vault"), "{err}");
     }
 
     #[test]

@@ -17,6 +17,9 @@ struct LockedApp {
     must_understand: Vec<String>,
     #[serde(default)]
     metadata: Map<String, Value>,
+    /// Host features the whole app needs (Spin: every trigger checks these).
+    #[serde(default)]
+    host_requirements: Map<String, Value>,
     #[serde(default)]
     variables: BTreeMap<String, LockedVariable>,
     #[serde(default)]
@@ -54,6 +57,9 @@ struct LockedComponent {
     config: BTreeMap<String, String>,
     #[serde(default)]
     dependencies: Map<String, Value>,
+    /// Host features this component needs (e.g. `local_service_chaining`).
+    #[serde(default)]
+    host_requirements: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -61,8 +67,12 @@ struct LockedSource {
     source: Option<String>,
 }
 
-/// Features of the lock format this loader understands (`must_understand`).
-const UNDERSTOOD: &[&str] = &[];
+/// Features of the lock format this loader understands (`must_understand`):
+/// it reads both kinds of host requirements. Understanding them is not
+/// providing them: as in Spin, the app's requirements must all be met, and a
+/// component's only when this trigger runs it (see `App::runnable_component`),
+/// so an HTTP component that chains services does not stop the Kafka trigger.
+const UNDERSTOOD: &[&str] = &["host_requirements", "component_host_requirements"];
 
 /// Reads the locked app at a `file://` URL.
 pub fn load(url: &str) -> Result<App> {
@@ -76,6 +86,10 @@ pub fn parse(text: &str) -> Result<App> {
     let locked: LockedApp = serde_json::from_str(text)?;
     if let Some(feature) = locked.must_understand.iter().find(|f| !UNDERSTOOD.contains(&f.as_str())) {
         bail!("the locked app requires feature {feature:?}, which this trigger does not understand");
+    }
+    if !locked.host_requirements.is_empty() {
+        let keys: Vec<&str> = locked.host_requirements.keys().map(String::as_str).collect();
+        bail!("the app requires host feature(s) {}, which this trigger does not provide", keys.join(", "));
     }
     let name = locked.metadata.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
     let trigger_settings = match locked.metadata.get("triggers") {
@@ -130,6 +144,7 @@ pub fn parse(text: &str) -> Result<App> {
                 environment: c.env,
                 allowed_outbound_hosts,
                 unsupported,
+                host_requirements: c.host_requirements.keys().cloned().collect(),
             },
         );
     }
@@ -187,5 +202,36 @@ mod tests {
         assert!(parse(&grown).is_ok());
         let demanding = FIXTURE.replacen('{', "{\"must_understand\": [\"teleport\"],", 1);
         assert!(parse(&demanding).unwrap_err().to_string().contains("teleport"));
+    }
+
+    /// `fixture` with `host_requirements` added to component `id`.
+    fn with_component_requirement(fixture: &str, id: &str) -> String {
+        let mut app: Value = serde_json::from_str(fixture).unwrap();
+        app["must_understand"] = serde_json::json!(["component_host_requirements"]);
+        let components = app["components"].as_array_mut().unwrap();
+        let component = components.iter_mut().find(|c| c["id"] == id).unwrap();
+        component["host_requirements"] = serde_json::json!({"local_service_chaining": "required"});
+        app.to_string()
+    }
+
+    // What Spin writes when an HTTP component chains services: the Kafka trigger
+    // runs, as Spin's own triggers do; only a requirement of a component it runs,
+    // or of the whole app, stops it.
+    #[test]
+    fn host_requirements_count_only_for_the_components_this_trigger_runs() {
+        let app = parse(&with_component_requirement(FIXTURE, "user-http")).unwrap();
+        let kafka = app.triggers_of("kafka").next().unwrap();
+        assert!(app.runnable_component(kafka).is_ok());
+
+        let app = parse(&with_component_requirement(FIXTURE, "user-kafka")).unwrap();
+        let kafka = app.triggers_of("kafka").next().unwrap();
+        let err = app.runnable_component(kafka).unwrap_err().to_string();
+        assert!(err.contains("user-kafka") && err.contains("local_service_chaining"), "{err}");
+
+        let mut whole_app: Value = serde_json::from_str(FIXTURE).unwrap();
+        whole_app["must_understand"] = serde_json::json!(["host_requirements"]);
+        whole_app["host_requirements"] = serde_json::json!({"local_service_chaining": "required"});
+        let err = parse(&whole_app.to_string()).unwrap_err().to_string();
+        assert!(err.contains("local_service_chaining"), "{err}");
     }
 }

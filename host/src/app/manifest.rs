@@ -113,6 +113,7 @@ fn parse(text: &str, base_dir: &Path) -> Result<App> {
                 environment: c.environment,
                 allowed_outbound_hosts: c.allowed_outbound_hosts,
                 unsupported,
+                host_requirements: Vec::new(),
             },
         );
     }

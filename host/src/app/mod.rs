@@ -46,6 +46,9 @@ pub struct ComponentDef {
     /// Declared features this host cannot honour, by manifest key; running a
     /// component that has any is a startup error naming them.
     pub unsupported: Vec<String>,
+    /// Host features it requires (locked app `host_requirements`); this host
+    /// provides none, so running such a component is a startup error.
+    pub host_requirements: Vec<String>,
 }
 
 /// A `[[trigger.<type>]]` entry.
@@ -80,6 +83,13 @@ impl App {
                 "component {:?} uses {} which this host does not support",
                 component.id,
                 component.unsupported.join(", ")
+            );
+        }
+        if !component.host_requirements.is_empty() {
+            bail!(
+                "component {:?} requires host feature(s) {}, which this trigger does not provide",
+                component.id,
+                component.host_requirements.join(", ")
             );
         }
         Ok(component)

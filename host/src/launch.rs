@@ -116,14 +116,6 @@ impl Launch {
                 .collect::<Result<Vec<_>>>()
                 .and_then(|entries| AllowedHosts::parse(&entries))
                 .with_context(|| format!("component {:?}", def.id))?;
-            // As Spin: a label no database is configured for is a startup error,
-            // not a failure of every request or record that opens it.
-            if let Some(label) = def.databases.iter().find(|label| !databases.has(label)) {
-                bail!(
-                    "component {:?} uses SQLite database {label:?}, which is not defined: define it in the runtime config file ([sqlite_database.{label}]) or remove it from sqlite_databases",
-                    def.id
-                );
-            }
             let follow = !flags.quiet && (flags.follow.is_empty() || flags.follow.iter().any(|f| f == component_id));
             let context = ComponentContext {
                 id: def.id.clone(),
@@ -165,6 +157,16 @@ impl Launch {
             for trigger in self.app.triggers_of("kafka") {
                 let config = crate::kafka_trigger::consumer_config(&self.app.name, &settings, &trigger.config, &variables)
                     .with_context(|| format!("Kafka trigger {}", trigger.id))?;
+                // As Spin: a label no database is defined for is a startup error,
+                // not a failure of every record that opens it (which, retried,
+                // would stall the partition, or, dead-lettered, drain the topic).
+                let def = self.app.runnable_component(trigger)?;
+                if let Some(label) = def.databases.iter().find(|label| !databases.has(label)) {
+                    bail!(
+                        "component {:?} uses SQLite database {label:?}, which is not defined: define it in the runtime config file ([sqlite_database.{label}]) or remove it from sqlite_databases",
+                        def.id
+                    );
+                }
                 let component = prepare(&trigger.component, trigger)?;
                 let observer = Arc::new(TriggerObserver::new(&component, metrics.clone(), &health));
                 let stop = shutdown.clone();

@@ -14,16 +14,10 @@ struct App {
     host: Host,
 }
 
-/// The test manifest, with `api_token` declared as spin.toml declares it.
+/// The test manifest, which declares `api_token` as spin.toml declares it.
 fn start(token: Option<&str>) -> App {
     let dir = tempfile::tempdir().unwrap();
     let manifest = AppSpec::default().write_manifest(dir.path());
-    let mut text = std::fs::read_to_string(&manifest).unwrap();
-    text.push_str(
-        "[variables.api_token]\ndefault = \"\"\nsecret = true\n\
-         [component.user-http.variables]\napi_token = \"{{ api_token }}\"\n",
-    );
-    std::fs::write(&manifest, text).unwrap();
     let env: Vec<(&str, &str)> = token.map(|t| ("SPIN_VARIABLE_API_TOKEN", t)).into_iter().collect();
     let host = Host::start(&manifest, &dir.path().join(".spin"), &["http"], &env);
     App { _dir: dir, host }

@@ -26,17 +26,13 @@ impl App {
     /// after a `kill -9`. A short session timeout lets the restarted trigger
     /// take the partition over from the killed one quickly.
     fn new() -> App {
-        let spec = AppSpec::default();
+        let spec = AppSpec {
+            kafka_client: "\"auto.commit.interval.ms\" = 600000\n\"session.timeout.ms\" = 6000\n".into(),
+            ..AppSpec::default()
+        };
         create_topic(&spec.topic, 1);
         let dir = tempfile::tempdir().unwrap();
         let manifest = spec.write_manifest(dir.path());
-        let mut text = std::fs::read_to_string(&manifest).unwrap();
-        text.push_str(
-            "[application.trigger.kafka.client]\n\
-             \"auto.commit.interval.ms\" = 600000\n\
-             \"session.timeout.ms\" = 6000\n",
-        );
-        std::fs::write(&manifest, text).unwrap();
         let state = dir.path().join(".spin");
         App { _dir: dir, spec, manifest, state }
     }

@@ -1,10 +1,35 @@
 //! The HTTP contract of `/user`, end to end: the real `user-http` component in
-//! the real host, over real sockets, against a real SQLite file.
+//! the real host, over real sockets, against both stores the `database_url`
+//! variable chooses between: a real SQLite file (empty) and a real PostgreSQL
+//! (`postgres://…`). The contract is the same byte for byte, so every contract
+//! test runs once per store.
 
 mod support;
 
 use serde_json::json;
-use support::{get, post, post_json, AppSpec, Host};
+use support::{get, post, post_json, AppSpec, Host, Store};
+
+/// Runs each named test function once per store (`sqlite::name`, `postgres::name`).
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::Store::Sqlite) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(super::Store::postgres()) } )*
+        }
+    };
+}
+
+on_both_stores!(
+    readme_example_create_then_get,
+    create_then_update_statuses_and_partial_updates,
+    get_errors,
+    post_errors_write_nothing,
+    other_methods_are_refused_with_allow,
+    data_survives_a_restart,
+    unmatched_routes_are_404_and_health_answers,
+);
 
 const JOHN: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 
@@ -12,15 +37,32 @@ struct App {
     _dir: tempfile::TempDir,
     state: std::path::PathBuf,
     manifest: std::path::PathBuf,
+    store: Store,
     host: Host,
 }
 
-fn start(spec: AppSpec) -> App {
+fn start_host(manifest: &std::path::Path, state: &std::path::Path, store: &Store) -> Host {
+    let env = store.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Host::start(manifest, state, &["http"], &env)
+}
+
+impl App {
+    /// The user as stored, read straight from the store's own database.
+    fn stored(&self, user_id: &str) -> Option<serde_json::Value> {
+        match &self.store {
+            Store::Sqlite => support::user_in_db(&self.state.join("sqlite_db.db"), user_id),
+            Store::Postgres(url) => support::postgres::user_in_db(url, user_id),
+        }
+    }
+}
+
+fn start(spec: AppSpec, store: Store) -> App {
     let dir = tempfile::tempdir().unwrap();
     let manifest = spec.write_manifest(dir.path());
     let state = dir.path().join(".spin");
-    let host = Host::start(&manifest, &state, &["http"], &[]);
-    App { _dir: dir, state, manifest, host }
+    let host = start_host(&manifest, &state, &store);
+    App { _dir: dir, state, manifest, store, host }
 }
 
 fn john() -> serde_json::Value {
@@ -28,9 +70,8 @@ fn john() -> serde_json::Value {
            "email": "john.doe@example.com", "phone_number": "1234567890"})
 }
 
-#[test]
-fn readme_example_create_then_get() {
-    let app = start(AppSpec::default());
+fn readme_example_create_then_get(store: Store) {
+    let app = start(AppSpec::default(), store);
     let base = &app.host.base_url;
     let created = post_json(base, &john());
     assert_eq!(created.status, 201, "{}", created.body);
@@ -43,11 +84,15 @@ fn readme_example_create_then_get() {
     let fetched = get(base, &format!("/user?user_id={JOHN}"));
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.body, created.body);
+    // Written where database_url says, and only there.
+    assert_eq!(app.stored(JOHN), Some(john()));
+    if let Store::Postgres(_) = app.store {
+        assert!(!app.state.join("sqlite_db.db").exists(), "PostgreSQL mode must not touch SQLite");
+    }
 }
 
-#[test]
-fn create_then_update_statuses_and_partial_updates() {
-    let app = start(AppSpec::default());
+fn create_then_update_statuses_and_partial_updates(store: Store) {
+    let app = start(AppSpec::default(), store);
     let base = &app.host.base_url;
     let id = uuid::Uuid::new_v4();
     let created = post_json(base, &json!({"user_id": id.to_string().to_uppercase(), "first_name": " Ann "}));
@@ -67,9 +112,8 @@ fn create_then_update_statuses_and_partial_updates() {
     assert_eq!(get(base, &format!("/user?user_id={id}")).json(), cleared.json());
 }
 
-#[test]
-fn get_errors() {
-    let app = start(AppSpec::default());
+fn get_errors(store: Store) {
+    let app = start(AppSpec::default(), store);
     let base = &app.host.base_url;
     let missing = get(base, &format!("/user?user_id={}", uuid::Uuid::new_v4()));
     assert_eq!((missing.status, missing.json()), (404, json!({"detail": "Not found."})));
@@ -80,9 +124,8 @@ fn get_errors() {
     assert_eq!(bad_id.content_type, "application/json");
 }
 
-#[test]
-fn post_errors_write_nothing() {
-    let app = start(AppSpec::default());
+fn post_errors_write_nothing(store: Store) {
+    let app = start(AppSpec::default(), store);
     let base = &app.host.base_url;
     let id = uuid::Uuid::new_v4().to_string();
     let cases: Vec<(Vec<u8>, &str, u16, serde_json::Value)> = vec![
@@ -118,23 +161,21 @@ fn post_errors_write_nothing() {
     assert_eq!(get(base, &format!("/user?user_id={id}")).status, 404);
 }
 
-#[test]
-fn other_methods_are_refused_with_allow() {
-    let app = start(AppSpec::default());
+fn other_methods_are_refused_with_allow(store: Store) {
+    let app = start(AppSpec::default(), store);
     let reply = support::http().delete(format!("{}/user", app.host.base_url)).call().unwrap();
     assert_eq!(reply.status().as_u16(), 405);
     assert_eq!(reply.headers()["allow"], "GET, POST");
     assert_eq!(reply.headers()["content-type"], "application/json");
 }
 
-#[test]
-fn data_survives_a_restart_on_the_same_sqlite_file() {
-    let app = start(AppSpec::default());
+fn data_survives_a_restart(store: Store) {
+    let app = start(AppSpec::default(), store);
     assert_eq!(post_json(&app.host.base_url, &john()).status, 201);
-    let status = app.host.terminate();
+    let App { _dir, state, manifest, store, host } = app;
+    let status = host.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
-    assert!(app.state.join("sqlite_db.db").exists());
-    let again = Host::start(&app.manifest, &app.state, &["http"], &[]);
+    let again = start_host(&manifest, &state, &store);
     let fetched = get(&again.base_url, &format!("/user?user_id={JOHN}"));
     assert_eq!((fetched.status, fetched.json()), (200, john()));
 }
@@ -142,7 +183,7 @@ fn data_survives_a_restart_on_the_same_sqlite_file() {
 #[test]
 fn a_database_label_not_granted_is_access_denied() {
     // The component opens "default", which this manifest does not grant it.
-    let app = start(AppSpec { http_databases: r#"["other"]"#.into(), ..AppSpec::default() });
+    let app = start(AppSpec { http_databases: r#"["other"]"#.into(), ..AppSpec::default() }, Store::Sqlite);
     let reply = post_json(&app.host.base_url, &john());
     assert_eq!(reply.status, 500, "{}", reply.body);
     assert_eq!(reply.json(), json!({"detail": "A server error occurred."}));
@@ -150,9 +191,8 @@ fn a_database_label_not_granted_is_access_denied() {
     host.wait_for_output("access denied", std::time::Duration::from_secs(10));
 }
 
-#[test]
-fn unmatched_routes_are_404_and_health_answers() {
-    let app = start(AppSpec::default());
+fn unmatched_routes_are_404_and_health_answers(store: Store) {
+    let app = start(AppSpec::default(), store);
     assert_eq!(get(&app.host.base_url, "/nope").status, 404);
     assert_eq!(get(&app.host.base_url, "/.well-known/spin/health").status, 200);
 }
@@ -184,4 +224,28 @@ fn a_component_importing_what_the_host_lacks_is_refused_at_startup() {
     assert!(!out.status.success());
     assert!(stderr.contains("fermyon:spin/key-value@2.0.0"), "names the interface: {stderr}");
     assert!(stderr.contains("\"kv\""), "names the component: {stderr}");
+}
+
+#[test]
+fn a_postgres_host_not_in_allowed_outbound_hosts_is_refused_as_spin_refuses_it() {
+    let store = Store::postgres();
+    let Store::Postgres(url) = &store else { unreachable!() };
+    let authority = support::postgres::authority(url);
+    let spec = AppSpec { allowed_outbound_hosts: r#"["postgres://db.example.com"]"#.into(), ..AppSpec::default() };
+    let app = start(spec, store.clone());
+    let reply = post_json(&app.host.base_url, &john());
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert_eq!(reply.json(), json!({"detail": "A server error occurred."}));
+    let mut host = app.host;
+    // Spin's words, on the host's stderr and in the component's error.
+    host.wait_for_output(
+        &format!("A component tried to make an outbound network connection to disallowed destination 'postgres://{authority}'."),
+        std::time::Duration::from_secs(10),
+    );
+    host.wait_for_output(&format!("address postgres://{authority} is not permitted"), std::time::Duration::from_secs(10));
+    // Nothing reached the database: not even the schema.
+    let tables = support::postgres::client(url)
+        .query("SELECT 1 FROM information_schema.tables WHERE table_name = 'user_info'", &[])
+        .unwrap();
+    assert!(tables.is_empty());
 }

@@ -178,7 +178,7 @@ fn spin_up_launch_consumes_into_the_state_dir_database_and_stops_on_sigterm() {
     // Two users and one record the component refuses (dead-lettered).
     let users: Vec<(String, String)> =
         (0..3).map(|i| (uuid_v4_like(i), format!("user{i}-{}@example.com", std::process::id()))).collect();
-    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", BROKERS).create().unwrap();
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
     for (id, email) in &users {
         let value = serde_json::json!({ "user_id": id, "email": email }).to_string();
         producer.send(BaseRecord::to(&topic).key(id.as_str()).payload(&value)).map_err(|(e, _)| e).unwrap();
@@ -209,6 +209,60 @@ fn spin_up_launch_consumes_into_the_state_dir_database_and_stops_on_sigterm() {
     assert!(!output.contains("s3cret"), "the secret variable leaked into the output\n{output}");
 }
 
+/// In plugin mode the plugin is the process that runs `user-kafka`, so it
+/// provides Spin's outbound PostgreSQL as Spin would: `database_url` and the
+/// `allowed_outbound_hosts` template from the locked app, values from
+/// `SPIN_VARIABLE_*`. A locked app granting another host is refused with
+/// Spin's error and nothing is written.
+#[test]
+fn plugin_mode_ingests_into_postgres_through_allowed_outbound_hosts() {
+    ensure_built();
+    let database = support::postgres::new_database();
+    let authority = support::postgres::authority(&database);
+    let run = |granted: &str| {
+        let topic = unique("plugin-pg");
+        let group = unique("plugin-pg-group");
+        create_topic(&topic, 1);
+        let app = TestApp::new(&KafkaTrigger { topic: &topic, group_id: &group, dead_letter_topic: None });
+        // The locked app as Spin writes it for spin.toml's database variables.
+        let path = app.working_dir.join("spin.lock");
+        let mut locked: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        locked["variables"]["database_url"] = serde_json::json!({ "default": "", "secret": true });
+        locked["variables"]["database_host"] = serde_json::json!({ "default": "database.invalid:5432" });
+        let kafka = locked["components"].as_array_mut().unwrap().iter_mut().find(|c| c["id"] == "user-kafka").unwrap();
+        kafka["metadata"]["allowed_outbound_hosts"] = serde_json::json!([granted]);
+        kafka["config"] = serde_json::json!({ "database_url": "{{ database_url }}" });
+        std::fs::write(&path, serde_json::to_string_pretty(&locked).unwrap()).unwrap();
+
+        let env = [API_TOKEN, ("SPIN_VARIABLE_DATABASE_URL", database.as_str()), ("SPIN_VARIABLE_DATABASE_HOST", authority.as_str())];
+        let mut plugin = Plugin::start(&app.spin_env(Some(""), &env), &["--state-dir", ".spin"]);
+        plugin.wait_for_stdout(STORING, STARTUP);
+        let id = uuid_v4_like(std::process::id() as u64 ^ granted.len() as u64);
+        let value = serde_json::json!({ "user_id": id, "email": "pg@example.com" }).to_string();
+        support::kafka::produce(&topic, &[(Some(id.clone()), value.into_bytes())]);
+        (plugin, id, app)
+    };
+
+    let (mut plugin, id, _app) = run("postgres://{{ database_host }}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while support::postgres::user_in_db(&database, &id).is_none() {
+        assert!(Instant::now() < deadline, "the record never reached PostgreSQL\n{}", plugin.output());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(support::postgres::user_in_db(&database, &id).unwrap()["email"], "pg@example.com");
+    assert!(plugin.terminate(SHUTDOWN).success());
+
+    let (mut refused, id, _app) = run("postgres://db.example.com:5432");
+    let needle = format!("disallowed destination 'postgres://{authority}'");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !refused.stderr().contains(&needle) {
+        assert!(Instant::now() < deadline, "no Spin-style refusal\n{}", refused.output());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(support::postgres::user_in_db(&database, &id).is_none());
+    refused.terminate(SHUTDOWN);
+}
+
 /// `user_id -> email` from `user_info`, empty while the file or table is missing.
 fn read_users(db: &Path) -> BTreeMap<String, String> {
     let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
@@ -223,7 +277,7 @@ fn read_users(db: &Path) -> BTreeMap<String, String> {
 /// (key, value) of the first record of `topic`.
 fn first_record_of(topic: &str, timeout: Duration) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", BROKERS)
+        .set("bootstrap.servers", brokers())
         .set("group.id", unique("plugin-dlq-reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")

@@ -208,8 +208,59 @@ pub fn consume_only(options: &KafkaOptions, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+/// Where the service stores users.
+pub enum Store {
+    /// The SQLite file (`<state-dir>/sqlite_db.db`).
+    Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+/// Counts `user_info` rows; `None` until the store exists and is migrated.
+enum Counter {
+    Sqlite(PathBuf, Option<rusqlite::Connection>),
+    Postgres(String, Option<postgres::Client>),
+}
+
+impl Counter {
+    fn new(store: &Store) -> Self {
+        match store {
+            Store::Sqlite(path) => Counter::Sqlite(path.clone(), None),
+            Store::Postgres(url) => Counter::Postgres(url.clone(), None),
+        }
+    }
+
+    fn count(&mut self) -> Option<u64> {
+        const SQL: &str = "SELECT count(*) FROM user_info";
+        match self {
+            Counter::Sqlite(path, conn) => {
+                if conn.is_none() && path.exists() {
+                    // Read-only: the benchmark must not take write locks the host would wait on.
+                    *conn = rusqlite::Connection::open_with_flags(&*path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok();
+                }
+                // Errors are expected until the host has created the table.
+                conn.as_ref()?.query_row(SQL, [], |r| r.get::<_, i64>(0)).ok().map(|n| n as u64)
+            }
+            Counter::Postgres(url, client) => {
+                if client.is_none() {
+                    *client = postgres::Client::connect(url, postgres::NoTls).ok();
+                }
+                match client.as_mut()?.query_one(SQL, &[]) {
+                    Ok(row) => Some(row.get::<_, i64>(0) as u64),
+                    Err(e) => {
+                        if e.is_closed() {
+                            *client = None;
+                        }
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub struct WaitOptions {
-    pub db: PathBuf,
+    pub store: Store,
     pub expect: u64,
     pub timeout: Duration,
     /// The host's pid: its peak RSS (VmHWM) is read when the count is reached.
@@ -217,11 +268,11 @@ pub struct WaitOptions {
 }
 
 /// Polls `SELECT count(*) FROM user_info` until it reaches `expect`. Timed from
-/// this command's start, which the script makes the host's start. The file may
-/// not exist yet (the host creates it on its first record): keep polling.
+/// this command's start, which the script makes the host's start. The file or
+/// table may not exist yet (the host creates it on its first record): keep polling.
 pub fn wait_applied(options: &WaitOptions) -> Result<()> {
     let started = Instant::now();
-    let mut conn: Option<rusqlite::Connection> = None;
+    let mut counter = Counter::new(&options.store);
     let mut first_row: Option<(Instant, u64)> = None;
     let mut last_report = Instant::now();
     let mut count = 0u64;
@@ -233,22 +284,10 @@ pub fn wait_applied(options: &WaitOptions) -> Result<()> {
                 options.timeout
             );
         }
-        if conn.is_none() && options.db.exists() {
-            // Read-only: the benchmark must not take write locks the host would wait on.
-            conn = rusqlite::Connection::open_with_flags(
-                &options.db,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )
-            .ok();
-        }
-        if let Some(c) = &conn {
-            // Errors are expected until the host has created the table.
-            if let Ok(n) = c.query_row("SELECT count(*) FROM user_info", [], |r| r.get::<_, i64>(0))
-            {
-                count = n as u64;
-                if count > 0 && first_row.is_none() {
-                    first_row = Some((Instant::now(), count));
-                }
+        if let Some(n) = counter.count() {
+            count = n;
+            if count > 0 && first_row.is_none() {
+                first_row = Some((Instant::now(), count));
             }
         }
         if count >= options.expect {

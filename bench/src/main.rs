@@ -92,11 +92,14 @@ enum IngestStep {
         #[arg(long, default_value = "300s", value_parser = parse_duration)]
         timeout: Duration,
     },
-    /// Poll the service's SQLite file until it holds --expect users.
+    /// Poll the service's store until it holds --expect users.
     WaitApplied {
         /// The SQLite file (<state-dir>/sqlite_db.db).
+        #[arg(long, required_unless_present = "database_url", conflicts_with = "database_url")]
+        db: Option<PathBuf>,
+        /// Or the PostgreSQL database (postgres://...).
         #[arg(long)]
-        db: PathBuf,
+        database_url: Option<String>,
         /// Distinct users to wait for (default: --messages).
         #[arg(long)]
         expect: Option<u64>,
@@ -144,11 +147,16 @@ fn main() -> Result<()> {
                 IngestStep::ConsumeOnly { timeout } => ingest::consume_only(&options, timeout),
                 IngestStep::WaitApplied {
                     db,
+                    database_url,
                     expect,
                     timeout,
                     pid,
                 } => ingest::wait_applied(&ingest::WaitOptions {
-                    db,
+                    store: match (db, database_url) {
+                        (Some(db), _) => ingest::Store::Sqlite(db),
+                        (None, Some(url)) => ingest::Store::Postgres(url),
+                        (None, None) => unreachable!("clap requires one"),
+                    },
                     expect: expect.unwrap_or(options.messages),
                     timeout,
                     pid,

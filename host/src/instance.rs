@@ -1,6 +1,6 @@
 //! Per-instance host state (the `T` of `Store<T>`): WASI, wasi-http, the
 //! resource table, memory limits, and what this component may reach (its
-//! databases, its variables). One store per request or Kafka record, as Spin.
+//! databases, the outbound hosts it is allowed, its variables). One store per request or Kafka record, as Spin.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -11,6 +11,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::logs::ComponentLogs;
+use crate::outbound::AllowedHosts;
+use crate::postgres::Pools;
 use crate::sqlite::{self, Databases};
 use crate::variables::Variables;
 
@@ -19,6 +21,9 @@ pub struct ComponentContext {
     pub id: String,
     pub databases: Arc<Databases>,
     pub allowed_databases: HashSet<String>,
+    /// This process's PostgreSQL pools, and where this component may connect.
+    pub postgres: Arc<Pools>,
+    pub allowed_hosts: AllowedHosts,
     /// Its `variables` table (templates), and the app's resolved values.
     pub config: BTreeMap<String, String>,
     pub variables: Arc<Variables>,

@@ -17,6 +17,8 @@ use crate::engine::{EngineOptions, PreparedComponent, Runtime};
 use crate::http_trigger::{HttpTrigger, Route};
 use crate::instance::ComponentContext;
 use crate::logs::ComponentLogs;
+use crate::outbound::AllowedHosts;
+use crate::postgres::Pools;
 use crate::sqlite::Databases;
 use crate::state::{self, RuntimeConfig};
 use crate::variables::Variables;
@@ -87,6 +89,7 @@ impl Launch {
         let databases = Arc::new(databases);
         let variables = Arc::new(Variables::resolve(&self.app.variables, &flags.variables, std::env::vars())?);
         let log_dir = log_dir(flags, &runtime_config, state_dir.as_deref(), &cwd);
+        let postgres = Arc::new(Pools::default());
 
         let runtime = Runtime::new(&EngineOptions {
             disable_pooling: flags.disable_pooling,
@@ -95,11 +98,21 @@ impl Launch {
         })?;
         let prepare = |component_id: &str, trigger: &app::TriggerDef| -> Result<PreparedComponent> {
             let def = self.app.runnable_component(trigger)?;
+            // Spin renders templates in allowed_outbound_hosts from the app's variables.
+            let allowed_hosts = def
+                .allowed_outbound_hosts
+                .iter()
+                .map(|entry| variables.render(entry))
+                .collect::<Result<Vec<_>>>()
+                .and_then(|entries| AllowedHosts::parse(&entries))
+                .with_context(|| format!("component {:?}", def.id))?;
             let follow = !flags.quiet && (flags.follow.is_empty() || flags.follow.iter().any(|f| f == component_id));
             let context = ComponentContext {
                 id: def.id.clone(),
                 databases: databases.clone(),
                 allowed_databases: def.databases.iter().cloned().collect::<HashSet<_>>(),
+                postgres: postgres.clone(),
+                allowed_hosts,
                 config: def.config.clone(),
                 variables: variables.clone(),
                 environment: def.environment.clone().into_iter().collect(),

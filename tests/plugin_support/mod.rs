@@ -1,24 +1,20 @@
-//! Helpers for tests/plugin.rs: building the trigger and the components once,
-//! the local broker, locked apps shaped like the one real `spin up` 4.0.2
+//! Helpers for tests/plugin.rs, over the shared test support (building, the
+//! broker, the process harness): locked apps shaped like the one real `spin up` 4.0.2
 //! wrote (tests/fixtures/spin-4.0.2/), and running `trigger-kafka` with the
 //! environment `spin up` gives a trigger plugin.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
 
-pub const BROKER_PORT: u16 = 19092;
-pub const BROKERS: &str = "127.0.0.1:19092";
-
-// Building, the broker and paths are shared with the other integration tests.
-pub use crate::support::kafka::create_topic;
-pub use crate::support::{ensure_built, host_binary as binary, root, wasm};
+// Building, the broker, names and paths are shared with the other integration tests.
+pub use crate::support::kafka::{brokers, create_topic};
+pub use crate::support::{ensure_built, host_binary as binary, root, unique, wasm};
+use crate::support::{Process, Stream};
 
 /// A topic shared by the tests that only need the trigger to start.
 pub fn shared_topic() -> &'static str {
@@ -28,13 +24,6 @@ pub fn shared_topic() -> &'static str {
         create_topic(&topic, 1);
         topic
     })
-}
-
-/// A name no other test (or earlier run) uses.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 pub fn file_url(path: &Path) -> String {
@@ -163,11 +152,20 @@ pub fn probe(cwd: &Path, args: &[&str]) -> std::process::Output {
     cmd.output().expect("run trigger-kafka")
 }
 
-/// A running plugin-mode `trigger-kafka`, its output collected line by line.
-pub struct Plugin {
-    child: Option<Child>,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
+/// A running plugin-mode `trigger-kafka` (the shared process harness).
+pub struct Plugin(Process);
+
+impl std::ops::Deref for Plugin {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Plugin {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.0
+    }
 }
 
 impl Plugin {
@@ -180,7 +178,7 @@ impl Plugin {
         env.insert("SPIN_LOCKED_URL".into(), spin.locked_url.clone());
         env.insert("SPIN_WORKING_DIR".into(), spin.working_dir.display().to_string());
         env.insert("SPIN_DATA_DIR".into(), spin.data_dir.display().to_string());
-        env.insert("SPIN_VARIABLE_KAFKA_BROKERS".into(), BROKERS.into());
+        env.insert("SPIN_VARIABLE_KAFKA_BROKERS".into(), brokers());
         match &spin.local_app_dir {
             Some(dir) => env.insert("SPIN_LOCAL_APP_DIR".into(), dir.clone()),
             None => env.remove("SPIN_LOCAL_APP_DIR"),
@@ -190,103 +188,15 @@ impl Plugin {
         }
         let mut cmd = Command::new(binary());
         scrub(&mut cmd);
-        cmd.envs(env)
-            .env("RUST_LOG", "info")
-            .args(args)
-            .current_dir(&spin.cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn trigger-kafka");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Plugin { child: Some(child), stdout, stderr }
+        cmd.envs(env).env("RUST_LOG", "info").args(args).current_dir(&spin.cwd);
+        Plugin(Process::spawn(&mut cmd))
     }
 
-    pub fn stdout(&self) -> String {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    pub fn output(&self) -> String {
-        format!("--- stdout:\n{}--- stderr:\n{}", self.stdout(), self.stderr())
-    }
-
-    /// Waits until stdout holds `needle`; panics (with the output) on timeout
-    /// or if the process exits first.
+    /// Waits until stdout holds `needle`; returns all of stdout.
     pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let out = self.stdout();
-            if out.contains(needle) {
-                return out;
-            }
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // let the readers drain
-                panic!("trigger-kafka exited ({status}) before printing {needle:?}\n{}", self.output());
-            }
-            assert!(Instant::now() < deadline, "no {needle:?} within {timeout:?}\n{}", self.output());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.0.wait_for(needle, timeout, Stream::Stdout);
+        self.0.stdout()
     }
-
-    /// Whether the process has exited (its output then fully collected).
-    pub fn exited(&mut self) -> bool {
-        let done = self.child.as_mut().unwrap().try_wait().unwrap().is_some();
-        if done {
-            std::thread::sleep(Duration::from_millis(100)); // let the readers drain
-        }
-        done
-    }
-
-    /// Waits for the process to exit on its own.
-    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100)); // let the readers drain
-                return status;
-            }
-            assert!(Instant::now() < deadline, "still running after {timeout:?}\n{}", self.output());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGTERM (what `spin up` sends its triggers) and waits for the exit.
-    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
-        let pid = self.child.as_ref().unwrap().id();
-        let status = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
-        assert!(status.success(), "kill -TERM {pid}");
-        self.wait_exit(timeout)
-    }
-}
-
-impl Drop for Plugin {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if child.try_wait().ok().flatten().is_none() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
-    let buf = Arc::new(Mutex::new(String::new()));
-    let sink = buf.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    buf
 }
 
 /// The path in the host's startup line `Storing default SQLite data to "<path>"`.

@@ -1,16 +1,21 @@
 //! Shared by the integration tests: builds the real components and host once,
-//! starts the host as a real process on a free port against a real SQLite file,
-//! talks HTTP over real sockets, and reaches the real test broker.
+//! starts the host as a real process on a free port against a real SQLite file
+//! or a real PostgreSQL, talks HTTP over real sockets, and reaches the real
+//! test broker.
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod postgres;
+pub mod process;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{mpsc, Once};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
 use std::time::{Duration, Instant};
+
+pub use process::{Process, Stream};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -44,6 +49,40 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A name no other test (or earlier run) uses: topics, groups, databases.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Where the app keeps its users.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Store {
+    /// Spin SQLite `default` (the `database_url` variable left empty).
+    Sqlite,
+    /// A fresh PostgreSQL database: its URL, given as `database_url`.
+    Postgres(String),
+}
+
+impl Store {
+    /// A new PostgreSQL database on the test server.
+    pub fn postgres() -> Store {
+        Store::Postgres(postgres::new_database())
+    }
+
+    /// The environment that selects this store for a host process.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Store::Sqlite => vec![],
+            Store::Postgres(url) => vec![
+                ("SPIN_VARIABLE_DATABASE_URL", url.clone()),
+                ("SPIN_VARIABLE_DATABASE_HOST", postgres::authority(url)),
+            ],
+        }
+    }
+}
+
 /// Settings of the app manifest a test runs.
 pub struct AppSpec {
     pub topic: String,
@@ -51,8 +90,13 @@ pub struct AppSpec {
     pub dead_letter_topic: String,
     /// Extra lines for the `[[trigger.kafka]]` table.
     pub kafka_extra: String,
+    /// Raw librdkafka settings (`"key" = "value"` lines) for
+    /// `[application.trigger.kafka.client]`.
+    pub kafka_client: String,
     /// Databases the HTTP component may open.
     pub http_databases: String,
+    /// Both components' `allowed_outbound_hosts` (a TOML array).
+    pub allowed_outbound_hosts: String,
 }
 
 impl Default for AppSpec {
@@ -63,7 +107,10 @@ impl Default for AppSpec {
             group: format!("group_{id}"),
             dead_letter_topic: format!("user_service_{id}.dlq"),
             kafka_extra: "initial_backoff_ms = 20\nmax_backoff_ms = 200\n".into(),
+            kafka_client: String::new(),
             http_databases: r#"["default"]"#.into(),
+            // As spin.toml: granted through the database_host variable.
+            allowed_outbound_hosts: r#"["postgres://{{ database_host }}"]"#.into(),
         }
     }
 }
@@ -77,8 +124,13 @@ impl AppSpec {
 name = "user-info-service"
 [application.trigger.kafka]
 brokers = "{{{{ kafka_brokers }}}}"
+[application.trigger.kafka.client]
+{client}
 [variables]
 kafka_brokers = {{ default = "127.0.0.1:9092" }}
+database_url = {{ default = "", secret = true }}
+database_host = {{ default = "database.invalid:5432" }}
+api_token = {{ default = "", secret = true }}
 [[trigger.http]]
 route = "/user"
 component = "user-http"
@@ -91,17 +143,23 @@ dead_letter_topic = "{dlq}"
 [component.user-http]
 source = "{http}"
 sqlite_databases = {http_dbs}
+allowed_outbound_hosts = {outbound}
+variables = {{ database_url = "{{{{ database_url }}}}", api_token = "{{{{ api_token }}}}" }}
 [component.user-kafka]
 source = "{kafka}"
 sqlite_databases = ["default"]
+allowed_outbound_hosts = {outbound}
+variables = {{ database_url = "{{{{ database_url }}}}" }}
 "#,
             topic = self.topic,
             group = self.group,
             dlq = self.dead_letter_topic,
             extra = self.kafka_extra,
+            client = self.kafka_client,
             http = wasm("user_http").display(),
             kafka = wasm("user_kafka").display(),
             http_dbs = self.http_databases,
+            outbound = self.allowed_outbound_hosts,
         );
         let path = dir.join("spin.toml");
         std::fs::write(&path, manifest).unwrap();
@@ -109,12 +167,10 @@ sqlite_databases = ["default"]
     }
 }
 
-/// A running `trigger-kafka` process.
+/// A running `trigger-kafka` process in manifest mode.
 pub struct Host {
-    child: Child,
+    process: Process,
     pub base_url: String,
-    lines: mpsc::Receiver<String>,
-    pub output: Vec<String>,
 }
 
 impl Host {
@@ -134,20 +190,7 @@ impl Host {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start trigger-kafka");
-        let (tx, rx) = mpsc::channel();
-        for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let mut host = Host { child, base_url: format!("http://127.0.0.1:{port}"), lines: rx, output: Vec::new() };
+        let mut host = Host { process: Process::spawn(&mut cmd), base_url: format!("http://127.0.0.1:{port}") };
         if triggers.contains(&"http") {
             host.wait_for_output("Serving http://", Duration::from_secs(120));
         } else {
@@ -156,68 +199,25 @@ impl Host {
         host
     }
 
-    /// Waits until the host prints a line containing `needle`; panics with its output otherwise.
+    /// Waits until the host prints a line containing `needle` (either
+    /// stream); panics with its output otherwise.
     pub fn wait_for_output(&mut self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        if let Some(line) = self.output.iter().find(|l| l.contains(needle)) {
-            return line.clone();
-        }
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    eprintln!("host: {line}");
-                    self.output.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => {
-                    let status = self.child.try_wait().ok().flatten();
-                    panic!("host never printed {needle:?} (exit: {status:?}); output:\n{}", self.output.join("\n"));
-                }
-            }
-        }
+        self.process.wait_for(needle, timeout, Stream::Either)
     }
 
-    /// Everything printed so far.
+    /// Everything printed so far (both streams).
     pub fn drain_output(&mut self) -> String {
-        while let Ok(line) = self.lines.try_recv() {
-            eprintln!("host: {line}");
-            self.output.push(line);
-        }
-        self.output.join("\n")
-    }
-
-    fn signal(&self, signal: &str) {
-        Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status().unwrap();
+        self.process.output()
     }
 
     /// SIGTERM, then waits for the exit.
     pub fn terminate(mut self) -> ExitStatus {
-        self.signal("TERM");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                self.drain_output();
-                return status;
-            }
-            assert!(Instant::now() < deadline, "host did not exit after SIGTERM:\n{}", self.drain_output());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.process.terminate(Duration::from_secs(30))
     }
 
     /// SIGKILL: a crash.
     pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 }
 

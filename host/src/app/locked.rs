@@ -105,11 +105,15 @@ pub fn parse(text: &str) -> Result<App> {
                 .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
                 .unwrap_or_default()
         };
-        let mut unsupported: Vec<String> = ["key_value_stores", "ai_models", "allowed_outbound_hosts"]
+        let allowed_outbound_hosts = list("allowed_outbound_hosts");
+        let mut unsupported: Vec<String> = ["key_value_stores", "ai_models"]
             .into_iter()
             .filter(|key| !list(key).is_empty())
             .map(str::to_owned)
             .collect();
+        if !allowed_outbound_hosts.iter().all(|h| super::outbound_host_supported(h)) {
+            unsupported.push("allowed_outbound_hosts".into());
+        }
         if !c.files.is_empty() {
             unsupported.push("files".into());
         }
@@ -124,6 +128,7 @@ pub fn parse(text: &str) -> Result<App> {
                 source,
                 config: c.config,
                 environment: c.env,
+                allowed_outbound_hosts,
                 unsupported,
             },
         );

@@ -93,7 +93,10 @@ fn parse(text: &str, base_dir: &Path) -> Result<App> {
             ("files", c.files.is_empty()),
             ("key_value_stores", c.key_value_stores.is_empty()),
             ("ai_models", c.ai_models.is_empty()),
-            ("allowed_outbound_hosts", c.allowed_outbound_hosts.is_empty()),
+            (
+                "allowed_outbound_hosts",
+                c.allowed_outbound_hosts.iter().all(|h| super::outbound_host_supported(h)),
+            ),
             ("dependencies", c.dependencies.is_empty()),
         ]
         .into_iter()
@@ -108,6 +111,7 @@ fn parse(text: &str, base_dir: &Path) -> Result<App> {
                 databases: c.sqlite_databases,
                 config: c.variables,
                 environment: c.environment,
+                allowed_outbound_hosts: c.allowed_outbound_hosts,
                 unsupported,
             },
         );
@@ -190,6 +194,10 @@ command = "cargo build"
 [component.user-kafka]
 source = "target/b.wasm"
 key_value_stores = ["default"]
+allowed_outbound_hosts = ["postgres://{{ database_host }}"]
+[component.other]
+source = "c.wasm"
+allowed_outbound_hosts = ["postgres://db:5432", "redis://cache"]
 "#,
             Path::new("/app"),
         )
@@ -197,7 +205,10 @@ key_value_stores = ["default"]
         assert_eq!(app.variables["api_token"].default, None);
         assert_eq!(app.components["user-http"].source, Path::new("/app/target/a.wasm"));
         assert_eq!(app.components["user-http"].config["api_token"], "{{ api_token }}");
+        // Outbound PostgreSQL is provided (templates are judged once rendered); Redis is not.
         assert_eq!(app.components["user-kafka"].unsupported, ["key_value_stores"]);
+        assert_eq!(app.components["user-kafka"].allowed_outbound_hosts, ["postgres://{{ database_host }}"]);
+        assert_eq!(app.components["other"].unsupported, ["allowed_outbound_hosts"]);
         let kafka = app.triggers_of("kafka").next().unwrap();
         assert_eq!(kafka.id, "user-kafka-kafka-trigger");
         assert_eq!(kafka.config["topics"][0], "user_service");

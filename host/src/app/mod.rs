@@ -41,6 +41,8 @@ pub struct ComponentDef {
     /// Its `variables` table: name -> template over app variables.
     pub config: BTreeMap<String, String>,
     pub environment: BTreeMap<String, String>,
+    /// `allowed_outbound_hosts` as written (templates unrendered).
+    pub allowed_outbound_hosts: Vec<String>,
     /// Declared features this host cannot honour, by manifest key; running a
     /// component that has any is a startup error naming them.
     pub unsupported: Vec<String>,
@@ -54,6 +56,13 @@ pub struct TriggerDef {
     pub component: String,
     /// The entry as written (including `component`).
     pub config: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Whether this host can honour an `allowed_outbound_hosts` entry: outbound
+/// PostgreSQL is provided; a templated entry is judged once rendered.
+pub fn outbound_host_supported(entry: &str) -> bool {
+    let entry = entry.trim();
+    entry.starts_with("postgres://") || entry.starts_with("*://") || entry.contains("{{")
 }
 
 impl App {

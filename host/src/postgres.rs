@@ -1,0 +1,383 @@
+//! Spin's outbound PostgreSQL interface (`spin:postgres/postgres@3.0.0`) over
+//! tokio-postgres, with Spin's semantics where a component can see them:
+//! `open` takes a connection string, is refused unless the component's
+//! `allowed_outbound_hosts` lists every host in it (Spin's error text), and
+//! uses TLS unless the string says `sslmode=disable` (certificates verified
+//! against the system roots, `SSL_CERT_FILE` honoured); a query returning no
+//! rows reports no columns, as Spin infers columns from the first row.
+//!
+//! As in Spin, connections come from a pool per connection string, shared by
+//! every instance of every component in this process. Beyond Spin, each
+//! pooled connection keeps its prepared statements, so a repeated statement
+//! costs one round trip; and a connection given back mid-transaction is
+//! rolled back (or discarded) before another instance can get it.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use parking_lot::Mutex;
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::Row;
+
+use crate::outbound::AllowedHosts;
+
+/// Connections kept per connection string (Spin keeps 64); overridable with
+/// `TRIGGER_KAFKA_PG_POOL_SIZE`. A component waits for a free one beyond it.
+const DEFAULT_POOL_SIZE: usize = 32;
+
+/// The interface's values, errors and results, independent of the generated
+/// bindings (which map them one to one).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Boolean(bool),
+    Int8(i8),
+    Int16(i16),
+    Int32(i32),
+    Int64(i64),
+    Floating32(f32),
+    Floating64(f64),
+    Str(String),
+    Binary(Vec<u8>),
+    Date((i32, u8, u8)),
+    Time((u8, u8, u8, u32)),
+    Datetime((i32, u8, u8, u8, u8, u8, u32)),
+    Timestamp(i64),
+    Null,
+    Unsupported,
+}
+
+/// Column types as Spin reports them (never `int8` or `timestamp`: Spin
+/// maps PostgreSQL's `"char"` to other and timestamps to `datetime`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DataType {
+    Boolean,
+    Int16,
+    Int32,
+    Int64,
+    Floating32,
+    Floating64,
+    Str,
+    Binary,
+    Date,
+    Time,
+    Datetime,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    ConnectionFailed(String),
+    BadParameter(String),
+    QueryFailed(String),
+    ValueConversionFailed(String),
+}
+
+pub struct RowSet {
+    pub columns: Vec<(String, DataType)>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Every pool of this process, by connection string.
+#[derive(Default)]
+pub struct Pools {
+    by_address: Mutex<HashMap<String, Pool>>,
+}
+
+impl Pools {
+    /// `open` of the interface, for a component allowed `allowed`.
+    pub async fn open(&self, address: &str, allowed: &AllowedHosts) -> Result<Connection, Error> {
+        ensure_allowed(address, allowed)?;
+        let pool = self.pool(address)?;
+        let client = pool.get().await.map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
+        Ok(Connection { client: Some(client), in_transaction: false })
+    }
+
+    fn pool(&self, address: &str) -> Result<Pool, Error> {
+        let mut pools = self.by_address.lock();
+        if let Some(pool) = pools.get(address) {
+            return Ok(pool.clone());
+        }
+        let pool = new_pool(address).map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
+        pools.insert(address.to_owned(), pool.clone());
+        Ok(pool)
+    }
+}
+
+fn new_pool(address: &str) -> anyhow::Result<Pool> {
+    let config: tokio_postgres::Config = address.parse().context("parsing Postgres connection string")?;
+    // Liveness is checked without a round trip; what matters between two
+    // users of a connection (an open transaction) is handled on give-back.
+    let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+    let manager = if config.get_ssl_mode() == SslMode::Disable {
+        Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+    } else {
+        let connector = native_tls::TlsConnector::builder().build().context("TLS setup")?;
+        Manager::from_config(config, postgres_native_tls::MakeTlsConnector::new(connector), manager_config)
+    };
+    let size = std::env::var("TRIGGER_KAFKA_PG_POOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_POOL_SIZE);
+    Ok(Pool::builder(manager).max_size(size).build()?)
+}
+
+/// Spin's check: every TCP host of the connection string, with the port at
+/// the same index (or the only port), must be allowed for `postgres`.
+fn ensure_allowed(address: &str, allowed: &AllowedHosts) -> Result<(), Error> {
+    let config: tokio_postgres::Config = address.parse().map_err(|e: tokio_postgres::Error| Error::ConnectionFailed(e.to_string()))?;
+    let ports = config.get_ports();
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        match host {
+            Host::Tcp(name) => {
+                let port = ports.get(i).or(if ports.len() == 1 { ports.first() } else { None }).copied();
+                if !allowed.allows("postgres", name, port) {
+                    let authority = match port {
+                        Some(p) => format!("{name}:{p}"),
+                        None => name.clone(),
+                    };
+                    report_disallowed(&format!("postgres://{authority}"));
+                    return Err(Error::ConnectionFailed(format!("address postgres://{authority} is not permitted")));
+                }
+            }
+            Host::Unix(_) => return Err(Error::ConnectionFailed("Unix sockets are not supported on WebAssembly".into())),
+        }
+    }
+    Ok(())
+}
+
+/// What Spin prints when a component is refused a destination.
+fn report_disallowed(destination: &str) {
+    tracing::error!("Outbound network destination not allowed: {destination}");
+    eprintln!("A component tried to make an outbound network connection to disallowed destination '{destination}'.");
+    eprintln!("To allow this request, add 'allowed_outbound_hosts = [\"{destination}\"]' to the manifest component section.");
+}
+
+/// An open connection, the interface's `connection` resource.
+pub struct Connection {
+    client: Option<Object>,
+    /// Whether the guest began a transaction it has not ended (tracked from
+    /// the statements, as tokio-postgres does not expose the server's status).
+    in_transaction: bool,
+}
+
+impl Connection {
+    pub async fn query(&mut self, statement: &str, params: Vec<Value>) -> Result<RowSet, Error> {
+        let params = to_sql(params).map_err(Error::BadParameter)?;
+        let Outcome::Rows(rows) = self.run(statement, &params, true).await? else { unreachable!() };
+        // Spin reports the columns of the first row: none when no rows.
+        let columns = rows
+            .first()
+            .map(|row| row.columns().iter().map(|c| (c.name().to_owned(), data_type(c.type_()))).collect())
+            .unwrap_or_default();
+        let rows = rows.iter().map(convert_row).collect::<Result<_, _>>().map_err(Error::QueryFailed)?;
+        Ok(RowSet { columns, rows })
+    }
+
+    pub async fn execute(&mut self, statement: &str, params: Vec<Value>) -> Result<u64, Error> {
+        let params = to_sql(params).map_err(Error::ValueConversionFailed)?;
+        let Outcome::Count(n) = self.run(statement, &params, false).await? else { unreachable!() };
+        Ok(n)
+    }
+
+    /// Prepares (once per pooled connection) and runs a statement; a cached
+    /// plan invalidated by a schema change is re-prepared once, outside
+    /// transactions (inside one, the error has already aborted it).
+    async fn run(&mut self, statement: &str, params: &[Box<dyn ToSql + Send + Sync>], rows: bool) -> Result<Outcome, Error> {
+        let client = self.client.as_ref().ok_or_else(|| Error::ConnectionFailed("no connection found".into()))?;
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let mut retried = false;
+        let result = loop {
+            let stmt = client.prepare_cached(statement).await.map_err(query_failed)?;
+            let result = if rows {
+                client.query(&stmt, &refs).await.map(Outcome::Rows)
+            } else {
+                client.execute(&stmt, &refs).await.map(Outcome::Count)
+            };
+            match result {
+                Err(e) if !retried && !self.in_transaction && is_stale_plan(&e) => {
+                    client.statement_cache.remove(statement, &[]);
+                    retried = true;
+                }
+                other => break other,
+            }
+        };
+        // Track the transaction state only from statements the server accepted.
+        if result.is_ok() {
+            self.in_transaction = transaction_state_after(statement, self.in_transaction);
+        }
+        result.map_err(query_failed)
+    }
+}
+
+enum Outcome {
+    Rows(Vec<Row>),
+    Count(u64),
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else { return };
+        if !self.in_transaction {
+            return; // back to the pool as it is
+        }
+        // Roll back before the pool hands it out again; if that cannot be
+        // done, the connection is closed instead of reused.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if client.batch_execute("ROLLBACK").await.is_err() {
+                        drop(Object::take(client));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(client)),
+        }
+    }
+}
+
+/// PostgreSQL's "cached plan must not change result type" after DDL.
+fn is_stale_plan(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| db.code() == &tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED && db.message().contains("cached plan"))
+}
+
+/// The transaction state after `statement` succeeded.
+fn transaction_state_after(statement: &str, before: bool) -> bool {
+    let mut words = statement.split_whitespace().map(|w| w.trim_end_matches(';').to_ascii_uppercase());
+    match (words.next().as_deref(), words.next().as_deref()) {
+        (Some("BEGIN"), _) | (Some("START"), Some("TRANSACTION")) => true,
+        (Some("ROLLBACK"), Some("TO")) => before,
+        (Some("COMMIT" | "END" | "ROLLBACK" | "ABORT"), _) => false,
+        (Some("PREPARE"), Some("TRANSACTION")) => false,
+        _ => before,
+    }
+}
+
+/// Spin's error text: the driver's error, debug-formatted.
+fn query_failed(e: tokio_postgres::Error) -> Error {
+    Error::QueryFailed(format!("{e:?}"))
+}
+
+/// A NULL that fits any parameter type (tokio-postgres otherwise checks the
+/// Rust type of a `None` against the column's).
+#[derive(Debug)]
+struct Null;
+
+impl ToSql for Null {
+    fn to_sql(&self, _: &Type, _: &mut bytes::BytesMut) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(tokio_postgres::types::IsNull::Yes)
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+    tokio_postgres::types::to_sql_checked!();
+}
+
+fn to_sql(params: Vec<Value>) -> Result<Vec<Box<dyn ToSql + Send + Sync>>, String> {
+    use chrono::{NaiveDate, NaiveTime};
+    let date = |(y, m, d): (i32, u8, u8)| {
+        NaiveDate::from_ymd_opt(y, m.into(), d.into()).ok_or_else(|| format!("invalid date {y}-{m}-{d}"))
+    };
+    let time = |(h, m, s, ns): (u8, u8, u8, u32)| {
+        NaiveTime::from_hms_nano_opt(h.into(), m.into(), s.into(), ns).ok_or_else(|| format!("invalid time {h}:{m}:{s}.{ns}"))
+    };
+    params
+        .into_iter()
+        .map(|v| -> Result<Box<dyn ToSql + Send + Sync>, String> {
+            Ok(match v {
+                Value::Boolean(v) => Box::new(v),
+                Value::Int8(v) => Box::new(v),
+                Value::Int16(v) => Box::new(v),
+                Value::Int32(v) => Box::new(v),
+                Value::Int64(v) => Box::new(v),
+                Value::Floating32(v) => Box::new(v),
+                Value::Floating64(v) => Box::new(v),
+                Value::Str(v) => Box::new(v),
+                Value::Binary(v) => Box::new(v),
+                Value::Date(d) => Box::new(date(d)?),
+                Value::Time(t) => Box::new(time(t)?),
+                Value::Datetime((y, mo, d, h, mi, s, ns)) => Box::new(date((y, mo, d))?.and_time(time((h, mi, s, ns))?)),
+                Value::Timestamp(secs) => Box::new(
+                    chrono::DateTime::<chrono::Utc>::from_timestamp(secs, 0).ok_or_else(|| format!("invalid epoch timestamp {secs}"))?,
+                ),
+                Value::Null => Box::new(Null),
+                Value::Unsupported => return Err("unsupported parameter value".into()),
+            })
+        })
+        .collect()
+}
+
+fn data_type(ty: &Type) -> DataType {
+    match *ty {
+        Type::BOOL => DataType::Boolean,
+        Type::BYTEA => DataType::Binary,
+        Type::FLOAT4 => DataType::Floating32,
+        Type::FLOAT8 => DataType::Floating64,
+        Type::INT2 => DataType::Int16,
+        Type::INT4 => DataType::Int32,
+        Type::INT8 => DataType::Int64,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR => DataType::Str,
+        Type::TIMESTAMP | Type::TIMESTAMPTZ => DataType::Datetime,
+        Type::DATE => DataType::Date,
+        Type::TIME => DataType::Time,
+        _ => DataType::Other,
+    }
+}
+
+fn convert_row(row: &Row) -> Result<Vec<Value>, String> {
+    use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+    fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize, f: impl Fn(T) -> Value) -> Result<Value, String> {
+        row.try_get::<_, Option<T>>(i).map(|v| v.map_or(Value::Null, f)).map_err(|e| format!("{e:?}"))
+    }
+    let time = |t: NaiveTime| (t.hour() as u8, t.minute() as u8, t.second() as u8, t.nanosecond());
+    let datetime = move |d: NaiveDateTime| {
+        let (h, mi, s, ns) = time(d.time());
+        Value::Datetime((d.year(), d.month() as u8, d.day() as u8, h, mi, s, ns))
+    };
+    (0..row.len())
+        .map(|i| match *row.columns()[i].type_() {
+            Type::BOOL => get(row, i, Value::Boolean),
+            Type::BYTEA => get(row, i, Value::Binary),
+            Type::FLOAT4 => get(row, i, Value::Floating32),
+            Type::FLOAT8 => get(row, i, Value::Floating64),
+            Type::INT2 => get(row, i, Value::Int16),
+            Type::INT4 => get(row, i, Value::Int32),
+            Type::INT8 => get(row, i, Value::Int64),
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR => get(row, i, Value::Str),
+            Type::TIMESTAMP => get(row, i, datetime),
+            Type::TIMESTAMPTZ => get(row, i, |d: chrono::DateTime<chrono::Utc>| datetime(d.naive_utc())),
+            Type::DATE => get(row, i, |d: NaiveDate| Value::Date((d.year(), d.month() as u8, d.day() as u8))),
+            Type::TIME => get(row, i, |t: NaiveTime| Value::Time(time(t))),
+            _ => Ok(Value::Unsupported),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_tracking() {
+        assert!(transaction_state_after("BEGIN", false));
+        assert!(transaction_state_after("  start transaction isolation level serializable", false));
+        assert!(transaction_state_after("INSERT INTO t VALUES (1)", true));
+        assert!(transaction_state_after("ROLLBACK TO SAVEPOINT a", true));
+        assert!(!transaction_state_after("commit;", true));
+        assert!(!transaction_state_after("ROLLBACK", true));
+        assert!(!transaction_state_after("SELECT 1", false));
+    }
+
+    #[test]
+    fn only_allowed_hosts_are_opened() {
+        let allowed = AllowedHosts::parse(&["postgres://db.internal:5433".to_owned()]).unwrap();
+        assert_eq!(ensure_allowed("postgres://u@db.internal:5433/app", &allowed), Ok(()));
+        assert_eq!(
+            ensure_allowed("postgres://u@db.internal/app", &allowed),
+            Err(Error::ConnectionFailed("address postgres://db.internal:5432 is not permitted".into())),
+        );
+        assert_eq!(
+            ensure_allowed("host=db.internal,other port=5433 user=u", &allowed),
+            Err(Error::ConnectionFailed("address postgres://other:5433 is not permitted".into())),
+        );
+        assert!(matches!(ensure_allowed("not a url at all = =", &allowed), Err(Error::ConnectionFailed(_))));
+    }
+}

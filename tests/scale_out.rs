@@ -1,0 +1,151 @@
+//! Scale-out on one shared PostgreSQL, shown on real parts: two HTTP host
+//! processes and two Kafka trigger processes in one consumer group, 20,000
+//! records over 3 partitions while HTTP clients write the same users, and one
+//! trigger killed with SIGKILL mid-stream. At the end the survivor holds every
+//! partition, every record was applied, each user holds its last write in
+//! partition order, nothing was dead-lettered and no request got a 5xx.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::json;
+use support::kafka::{brokers, consume_all, create_topic, produce};
+use support::{eventually, post_json, AppSpec, Host, Store};
+
+const RECORDS: usize = 20_000;
+const USERS: usize = 1_000;
+/// Users the HTTP clients also write (overlapping the Kafka ones).
+const HTTP_USERS: usize = 200;
+const PARTITIONS: i32 = 3;
+
+#[test]
+fn two_http_hosts_and_two_triggers_share_one_postgres_and_survive_a_kill() {
+    let store = Store::postgres();
+    let Store::Postgres(db) = store.clone() else { unreachable!() };
+    let spec = AppSpec {
+        // A dead member is noticed after seconds, not librdkafka's default 45 s.
+        kafka_client: "\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n".into(),
+        ..AppSpec::default()
+    };
+    create_topic(&spec.topic, PARTITIONS as u32);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = spec.write_manifest(dir.path());
+    let env = store.env();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("TRIGGER_KAFKA_PG_POOL_SIZE", "8"));
+    let start = |name: &str, trigger: &str| Host::start(&manifest, &dir.path().join(name), &[trigger], &env);
+    let http = [start("http-a", "http"), start("http-b", "http")];
+    let mut victim = start("kafka-a", "kafka");
+    let mut survivor = start("kafka-b", "kafka");
+    victim.wait_for_output("kafka partitions assigned", Duration::from_secs(60));
+    survivor.wait_for_output("kafka partitions assigned", Duration::from_secs(60));
+
+    // Each record sets first_name to its sequence number; keyed by user, so a
+    // user's records share a partition and the last one produced must win.
+    let users: Vec<String> = (0..USERS).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let mut records = Vec::with_capacity(RECORDS);
+    let mut last_of: HashMap<&str, String> = HashMap::new();
+    let mut writes: HashMap<&str, i64> = HashMap::new();
+    for seq in 0..RECORDS {
+        let user = users[(seq * 7919) % USERS].as_str();
+        let value = format!("k{seq}");
+        records.push((Some(user.to_owned()), json!({"user_id": user, "first_name": value}).to_string().into_bytes()));
+        last_of.insert(user, value);
+        *writes.entry(user).or_default() += 1;
+    }
+
+    // HTTP clients write last_name of overlapping users through both hosts
+    // until the stream is done; each user from one client, in order.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let bases: Vec<String> = http.iter().map(|h| h.base_url.clone()).collect();
+            let mine: Vec<String> = users[..HTTP_USERS].iter().skip(c).step_by(4).cloned().collect();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut last = HashMap::new();
+                let mut round = 0;
+                while !stop.load(Ordering::Relaxed) || round == 0 {
+                    for (i, user) in mine.iter().enumerate() {
+                        let name = format!("h{round}");
+                        let reply = post_json(&bases[(i + round) % 2], &json!({"user_id": user, "last_name": name}));
+                        assert!(reply.status == 200 || reply.status == 201, "POST got {}: {}", reply.status, reply.body);
+                        let entry: &mut (String, i64) = last.entry(user.clone()).or_default();
+                        *entry = (name, entry.1 + 1);
+                    }
+                    round += 1;
+                }
+                last
+            })
+        })
+        .collect();
+
+    let applied = || -> i64 {
+        support::postgres::client(&db)
+            .query_one("SELECT COALESCE(SUM(revision), 0)::bigint FROM user_info WHERE first_name <> ''", &[])
+            .map(|r| r.get(0))
+            .unwrap_or(0)
+    };
+    let (first, second) = records.split_at(RECORDS / 2);
+    produce(&spec.topic, first);
+    eventually("a fifth of the stream applied", Duration::from_secs(300), || applied() >= (RECORDS / 5) as i64);
+    victim.kill(); // SIGKILL: no revoke, no final commit
+    produce(&spec.topic, second);
+
+    eventually("every user's last record", Duration::from_secs(600), || {
+        let mut client = support::postgres::client(&db);
+        let rows = client.query("SELECT user_id, first_name FROM user_info", &[]).unwrap();
+        let have: HashMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        last_of.iter().all(|(u, v)| have.get(*u) == Some(v))
+    });
+    stop.store(true, Ordering::Relaxed);
+    let http_last: Vec<HashMap<String, (String, i64)>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+
+    // Every partition committed to its end after the kill, which only the
+    // survivor could do; and its last assignment is the whole topic.
+    let group_offsets_at_end = || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", &spec.group)
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            tpl.add_partition(&spec.topic, p);
+        }
+        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+        (0..PARTITIONS).all(|p| {
+            let (_, high) = consumer.fetch_watermarks(&spec.topic, p, Duration::from_secs(10)).unwrap();
+            committed.find_partition(&spec.topic, p).map(|e| e.offset()) == Some(Offset::Offset(high))
+        })
+    };
+    eventually("the group's committed offsets at the end of every partition", Duration::from_secs(60), group_offsets_at_end);
+    let out = survivor.drain_output();
+    let last_assignment = out.lines().filter(|l| l.contains("kafka partitions assigned")).last().unwrap();
+    assert!(last_assignment.contains(&format!("{}[0,1,2]", spec.topic)), "survivor holds all partitions: {last_assignment}");
+
+    // Every write landed: Kafka's last first_name (checked above), HTTP's last
+    // last_name, and a revision counting at least every write to the user.
+    let mut client = support::postgres::client(&db);
+    for user in &users {
+        let row = client
+            .query_one("SELECT last_name, revision FROM user_info WHERE user_id = $1", &[user])
+            .unwrap();
+        let http = http_last.iter().find_map(|m| m.get(user));
+        let expected_last_name = http.map_or("", |(name, _)| name.as_str());
+        assert_eq!(row.get::<_, String>(0), expected_last_name, "HTTP's last write to {user}");
+        let total = writes[user.as_str()] + http.map_or(0, |(_, n)| *n);
+        assert!(row.get::<_, i64>(1) >= total, "{user}: revision {} < {total} writes", row.get::<_, i64>(1));
+    }
+    assert!(consume_all(&spec.dead_letter_topic, 1, Duration::from_secs(3)).is_empty(), "nothing dead-lettered");
+    for mut h in http {
+        let out = h.drain_output();
+        assert!(!out.contains(" 500 ") && !out.contains("panicked"), "HTTP host errors:\n{out}");
+    }
+}

@@ -99,6 +99,7 @@ fn as_postgres(program: &str) -> Command {
 }
 
 fn start_server() -> u16 {
+    remove_stale_servers();
     let dir: PathBuf = std::env::temp_dir().join(format!("user-info-pg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -140,6 +141,19 @@ fn start_server() -> u16 {
         std::thread::sleep(Duration::from_millis(100));
     }
     port
+}
+
+/// A test process that ended cannot remove its server's directory (its
+/// server stops with it); the next one removes those of processes gone.
+fn remove_stale_servers() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("user-info-pg-")) else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn url(port: u16, database: &str) -> String {

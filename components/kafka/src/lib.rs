@@ -39,14 +39,16 @@ fn apply(messages: &[KafkaRecord]) -> Result<(), (usize, ApplyError)> {
     let applied = user_info::apply_records(&db, &records)?;
     if applied.skipped > 0 {
         let first = &messages[0];
-        eprintln!(
-            "user-kafka: skipped {} already applied record(s) of {}/{} (offsets {}..={})",
+        let line = format!(
+            "user-kafka: skipped {} already applied record(s) of {}/{} (offsets {}..={})\n",
             applied.skipped,
             first.topic,
             first.partition,
             first.offset,
             messages[messages.len() - 1].offset
         );
+        // One write, so the line reaches the log whole (eprintln! writes in pieces).
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     }
     Ok(())
 }

@@ -182,8 +182,9 @@ fn data_survives_a_restart(store: Store) {
 
 #[test]
 fn a_database_label_not_granted_is_access_denied() {
-    // The component opens "default", which this manifest does not grant it.
-    let app = start(AppSpec { http_databases: r#"["other"]"#.into(), ..AppSpec::default() }, Store::Sqlite);
+    // The component opens "default", which this manifest does not grant it
+    // (it grants none: granting an undefined label is a startup error).
+    let app = start(AppSpec { http_databases: "[]".into(), ..AppSpec::default() }, Store::Sqlite);
     let reply = post_json(&app.host.base_url, &john());
     assert_eq!(reply.status, 500, "{}", reply.body);
     assert_eq!(reply.json(), json!({"detail": "A server error occurred."}));

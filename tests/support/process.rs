@@ -2,7 +2,7 @@
 //! line by line, for every integration test: waiting for a line, signalling
 //! it as Spin or Kubernetes would, and killing it when the test ends.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,8 +25,8 @@ impl Process {
     pub fn spawn(cmd: &mut Command) -> Process {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
+        let stdout = collect(child.stdout.take().unwrap(), tee(child.id(), "stdout"));
+        let stderr = collect(child.stderr.take().unwrap(), tee(child.id(), "stderr"));
         Process { child, stdout, stderr }
     }
 
@@ -116,12 +116,23 @@ impl Drop for Process {
     }
 }
 
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+/// With `TEST_PROCESS_LOG_DIR` set, a file there receiving the stream as it is
+/// read (`<pid>.<stream>.log`): the way to watch a long test's processes live.
+fn tee(pid: u32, stream: &str) -> Option<std::fs::File> {
+    let dir = std::env::var_os("TEST_PROCESS_LOG_DIR")?;
+    std::fs::create_dir_all(&dir).ok()?;
+    std::fs::File::create(std::path::Path::new(&dir).join(format!("{pid}.{stream}.log"))).ok()
+}
+
+fn collect(stream: impl Read + Send + 'static, mut tee: Option<std::fs::File>) -> Arc<Mutex<String>> {
     let buf = Arc::new(Mutex::new(String::new()));
     let sink = buf.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stream).lines() {
             let Ok(line) = line else { break };
+            if let Some(file) = tee.as_mut() {
+                let _ = writeln!(file, "{line}");
+            }
             let mut s = sink.lock().unwrap();
             s.push_str(&line);
             s.push('\n');

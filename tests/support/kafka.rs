@@ -50,6 +50,10 @@ pub fn producer(brokers: &str) -> FutureProducer {
         // only failed when it could not be delivered at all.
         .set("message.timeout.ms", "300000")
         .set("linger.ms", "5")
+        // A request that times out on a slow broker is retried; idempotence
+        // keeps the retry from duplicating or reordering a key's records, which
+        // the tests' "last write wins" checks rely on.
+        .set("enable.idempotence", "true")
         // Room for the 2 MB poison record of the dead-letter test.
         .set("message.max.bytes", "4000000")
         .create()

@@ -2,6 +2,10 @@
 //! with the component id (when the component is followed), and to
 //! `<log_dir>/<component>_stdout.txt` / `_stderr.txt` when a log dir is set,
 //! the files Spin writes.
+//!
+//! A guest's `eprintln!` reaches the host in several writes, so followed output
+//! is assembled into whole lines per instance before it is prefixed: a line of
+//! one instance is never split or mixed with another's.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -22,9 +26,61 @@ pub struct ComponentLogs {
 
 #[derive(Clone)]
 struct Sink {
-    prefix: Arc<str>,
     follow: bool,
     file: Option<Arc<Mutex<File>>>,
+    /// The instance's unfinished line, shared by every stream it opens (in
+    /// ComponentLogs, the template each instance's buffer copies its prefix from).
+    line: Arc<LineBuffer>,
+}
+
+/// A partial line longer than this is written out unfinished.
+const MAX_LINE: usize = 64 * 1024;
+
+struct LineBuffer {
+    prefix: Arc<str>,
+    bytes: Mutex<Vec<u8>>,
+}
+
+impl LineBuffer {
+    fn new(prefix: Arc<str>) -> Arc<LineBuffer> {
+        Arc::new(LineBuffer { prefix, bytes: Mutex::new(Vec::new()) })
+    }
+
+    /// Appends `buf` and writes out every line it completes.
+    fn push(&self, buf: &[u8]) {
+        let mut bytes = self.bytes.lock();
+        bytes.extend_from_slice(buf);
+        let complete = match bytes.iter().rposition(|b| *b == b'\n') {
+            Some(end) => end + 1,
+            None if bytes.len() > MAX_LINE => bytes.len(),
+            None => return,
+        };
+        let done: Vec<u8> = bytes.drain(..complete).collect();
+        drop(bytes);
+        self.emit(&done);
+    }
+
+    fn emit(&self, text: &[u8]) {
+        let mut out = Vec::with_capacity(text.len() + 32);
+        for line in text.split_inclusive(|b| *b == b'\n') {
+            out.extend_from_slice(self.prefix.as_bytes());
+            out.extend_from_slice(line);
+        }
+        if !out.ends_with(b"\n") {
+            out.push(b'\n');
+        }
+        let _ = std::io::stderr().lock().write_all(&out);
+    }
+}
+
+impl Drop for LineBuffer {
+    /// The instance is gone: its last line is written even without a newline.
+    fn drop(&mut self) {
+        let rest = std::mem::take(self.bytes.get_mut());
+        if !rest.is_empty() {
+            self.emit(&rest);
+        }
+    }
 }
 
 impl ComponentLogs {
@@ -38,35 +94,33 @@ impl ComponentLogs {
         };
         let prefix: Arc<str> = Arc::from(format!("[{component}] "));
         Ok(ComponentLogs {
-            stdout: Sink { prefix: prefix.clone(), follow, file: open("stdout")? },
-            stderr: Sink { prefix, follow, file: open("stderr")? },
+            stdout: Sink { follow, file: open("stdout")?, line: LineBuffer::new(prefix.clone()) },
+            stderr: Sink { follow, file: open("stderr")?, line: LineBuffer::new(prefix) },
         })
     }
 
+    /// The stdout of one new instance.
     pub fn stdout(&self) -> impl StdoutStream + 'static {
-        self.stdout.clone()
+        self.stdout.for_instance()
     }
 
+    /// The stderr of one new instance.
     pub fn stderr(&self) -> impl StdoutStream + 'static {
-        self.stderr.clone()
+        self.stderr.for_instance()
     }
 }
 
 impl Sink {
+    fn for_instance(&self) -> Sink {
+        Sink { line: LineBuffer::new(self.line.prefix.clone()), ..self.clone() }
+    }
+
     fn write(&self, buf: &[u8]) {
         if let Some(file) = &self.file {
             let _ = file.lock().write_all(buf);
         }
         if self.follow {
-            let mut out = Vec::with_capacity(buf.len() + 32);
-            for line in buf.split_inclusive(|b| *b == b'\n') {
-                out.extend_from_slice(self.prefix.as_bytes());
-                out.extend_from_slice(line);
-            }
-            if !out.ends_with(b"\n") {
-                out.push(b'\n');
-            }
-            let _ = std::io::stderr().lock().write_all(&out);
+            self.line.push(buf);
         }
     }
 }

@@ -39,16 +39,14 @@ fn apply(messages: &[KafkaRecord]) -> Result<(), (usize, ApplyError)> {
     let applied = user_info::apply_records(&db, &records)?;
     if applied.skipped > 0 {
         let first = &messages[0];
-        let line = format!(
-            "user-kafka: skipped {} already applied record(s) of {}/{} (offsets {}..={})\n",
+        eprintln!(
+            "user-kafka: skipped {} already applied record(s) of {}/{} (offsets {}..={})",
             applied.skipped,
             first.topic,
             first.partition,
             first.offset,
             messages[messages.len() - 1].offset
         );
-        // One write, so the line reaches the log whole (eprintln! writes in pieces).
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
     }
     Ok(())
 }

@@ -250,7 +250,7 @@ fn plugin_mode_ingests_into_postgres_through_allowed_outbound_hosts() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(support::postgres::user_in_db(&database, &id).unwrap()["email"], "pg@example.com");
-    plugin.kill(); // clean shutdown is the other tests' subject
+    assert!(plugin.terminate(SHUTDOWN).success());
 
     let (mut refused, id, _app) = run("postgres://db.example.com:5432");
     let needle = format!("disallowed destination 'postgres://{authority}'");
@@ -260,7 +260,7 @@ fn plugin_mode_ingests_into_postgres_through_allowed_outbound_hosts() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(support::postgres::user_in_db(&database, &id).is_none());
-    refused.kill();
+    refused.terminate(SHUTDOWN);
 }
 
 /// `user_id -> email` from `user_info`, empty while the file or table is missing.

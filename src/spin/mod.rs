@@ -56,10 +56,17 @@ impl Database for Store {
         }
     }
 
-    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
         match self {
             Store::Sqlite(db) => db.execute(sql, params),
             Store::Postgres(db) => db.execute(sql, params),
+        }
+    }
+
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+        match self {
+            Store::Sqlite(db) => db.query(sql, params),
+            Store::Postgres(db) => db.query(sql, params),
         }
     }
 }

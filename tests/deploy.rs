@@ -1,9 +1,9 @@
 //! deploy/kubernetes is checked with the real tools: every overlay is rendered
 //! by the real `kustomize build` (pinned in deploy/tool-versions.env, installed
 //! by scripts/deploy-tools), and every rendered SpinApp, SpinAppExecutor,
-//! ScaledObject and TriggerAuthentication is validated against the
-//! openAPIV3Schema of the CRD that spin-operator's and KEDA's Go modules (at
-//! the pinned versions, from the Go module proxy's cache) ship, with unknown
+//! ScaledObject, TriggerAuthentication and HTTPRoute is validated against the
+//! openAPIV3Schema of the CRD that spin-operator's, KEDA's and Gateway API's
+//! Go modules (at the pinned versions, from the Go module proxy's cache) ship, with unknown
 //! fields rejected, as the API server's strict field validation does. Then the
 //! rendered objects are checked against spin.toml and each other. A missing
 //! tool fails these tests; it never skips them.
@@ -98,8 +98,13 @@ fn crds() -> &'static Crds {
     static CRDS: OnceLock<Crds> = OnceLock::new();
     CRDS.get_or_init(|| {
         let mut files = Vec::new();
-        for (module, version) in [("SPIN_OPERATOR_MODULE", "SPIN_OPERATOR_VERSION"), ("KEDA_MODULE", "KEDA_VERSION")] {
-            let bases = module_dir(module, version).join("config/crd/bases");
+        let modules = [
+            ("SPIN_OPERATOR_MODULE", "SPIN_OPERATOR_VERSION", "config/crd/bases"),
+            ("KEDA_MODULE", "KEDA_VERSION", "config/crd/bases"),
+            ("GATEWAY_API_MODULE", "GATEWAY_API_VERSION", "config/crd/standard"),
+        ];
+        for (module, version, dir) in modules {
+            let bases = module_dir(module, version).join(dir);
             for entry in std::fs::read_dir(&bases).unwrap_or_else(|e| panic!("{}: {e}", bases.display())) {
                 files.push(entry.unwrap().path());
             }
@@ -123,7 +128,7 @@ fn crds() -> &'static Crds {
                 }
             }
         }
-        for kind in ["SpinApp", "SpinAppExecutor", "ScaledObject", "TriggerAuthentication"] {
+        for kind in ["SpinApp", "SpinAppExecutor", "ScaledObject", "TriggerAuthentication", "HTTPRoute"] {
             assert!(map.keys().any(|(_, _, k)| k == kind), "no CRD for {kind} in the modules");
         }
         Crds(map)
@@ -174,7 +179,7 @@ fn crd_errors(object: &Value) -> Option<Vec<String>> {
     Some(validator.iter_errors(object).map(|e| format!("{} at {}", e, e.instance_path())).collect())
 }
 
-const CRD_GROUPS: [&str; 2] = ["core.spinkube.dev", "keda.sh"];
+const CRD_GROUPS: [&str; 3] = ["core.spinkube.dev", "keda.sh", "gateway.networking.k8s.io"];
 
 // -------------------------------------------------------------- rendering
 
@@ -319,6 +324,9 @@ fn every_overlay_renders_objects_the_crds_accept() {
         for kind in ["SpinApp", "SpinAppExecutor", "ScaledObject"] {
             assert!(validated.contains(kind), "{name} renders a {kind}");
         }
+        if name == "examples" {
+            assert!(validated.contains("HTTPRoute") && validated.contains("TriggerAuthentication"), "{name}: {validated:?}");
+        }
     }
 }
 
@@ -433,6 +441,13 @@ fn the_spinapp_runs_the_http_component_with_checks_and_a_token() {
     let declared = app["variables"].as_table().unwrap();
     for (name, objects) in overlays() {
         let spinapp = Rendered(&objects).one("SpinApp").clone();
+        // spin-operator's Service for a SpinApp: its name, port 80.
+        for route in Rendered(&objects).all("HTTPRoute") {
+            for backend in route["spec"]["rules"].as_array().unwrap().iter().flat_map(|r| r["backendRefs"].as_array().unwrap()) {
+                assert_eq!(backend["name"], spinapp["metadata"]["name"], "{name}: the route reaches the SpinApp's Service");
+                assert_eq!(backend["port"], 80, "{name}: the Service's port");
+            }
+        }
         let spec = &spinapp["spec"];
         assert_eq!(spec["components"], json!(["user-http"]), "{name}: the shim runs HTTP triggers only");
         assert!(app["trigger"]["http"].as_array().unwrap().iter().any(|t| t["component"].as_str() == Some("user-http")));

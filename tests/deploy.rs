@@ -786,3 +786,199 @@ fn the_trigger_image_command_with_the_rendered_environment_applies_records() {
     let exit = guard.0.wait().unwrap();
     assert!(exit.success(), "clean exit on SIGTERM: {exit}");
 }
+
+/// The Kafka trigger image's command, laid out under a temporary directory,
+/// running with an environment; killed when dropped.
+struct ImageRun {
+    child: std::process::Child,
+    metrics: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ImageRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ImageRun {
+    /// `files` are written at their image paths first (mounted Secrets), and
+    /// an environment value naming one of them names that local file;
+    /// `edit_manifest` may rename the app's topic and group.
+    fn start(env: &[(String, String)], files: &[(&str, &str)], edit_manifest: impl Fn(String) -> String) -> ImageRun {
+        let image = containerfile();
+        let dir = tempfile::tempdir().unwrap();
+        let executable = lay_out(&image, dir.path());
+        let workdir = dir.path().join(image.workdir.trim_start_matches('/'));
+        let manifest = workdir.join("spin.toml");
+        std::fs::write(&manifest, edit_manifest(std::fs::read_to_string(&manifest).unwrap())).unwrap();
+        for (path, content) in files {
+            let local = dir.path().join(path.trim_start_matches('/'));
+            std::fs::create_dir_all(local.parent().unwrap()).unwrap();
+            std::fs::write(local, content).unwrap();
+        }
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| match files.iter().find(|(path, _)| path == v) {
+                Some((path, _)) => (k.clone(), dir.path().join(path.trim_start_matches('/')).display().to_string()),
+                None => (k.clone(), v.clone()),
+            })
+            .collect();
+        let metrics = format!("127.0.0.1:{}", support::free_port());
+        let child = Command::new(&executable)
+            .args(&image.entrypoint[1..])
+            .current_dir(&workdir)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .envs(image.env.iter().cloned())
+            .envs(env)
+            .env("TRIGGER_KAFKA_METRICS_LISTEN", &metrics)
+            .spawn()
+            .expect("run the image's command");
+        ImageRun { child, metrics, _dir: dir }
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod: the trigger leaves its group at
+    /// once (a killed one would hold its partitions until its session expires).
+    fn stop(mut self) {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "clean exit on SIGTERM: {exit}");
+    }
+
+    /// The image path `path` as this run's local file.
+    fn local(&self, path: &str) -> PathBuf {
+        self._dir.path().join(path.trim_start_matches('/'))
+    }
+
+    fn readyz(&mut self) -> (u16, String) {
+        if let Ok(Some(exit)) = self.child.try_wait() {
+            panic!("the trigger exited: {exit}");
+        }
+        match support::http().get(format!("http://{}/readyz", self.metrics)).call() {
+            Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    }
+}
+
+/// A private CA and a server certificate for 127.0.0.1 it signed, made with
+/// the openssl command: (CA certificate, server certificate, server key).
+fn private_ca(dir: &Path) -> (String, String, String) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl (Debian's openssl package)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=user-info test CA", "-keyout", "ca.key", "-out", "ca.crt"]);
+    openssl(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName = IP:127.0.0.1, DNS:localhost\n").unwrap();
+    openssl(&[
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf",
+        "-out", "server.crt",
+    ]);
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    (read("ca.crt"), read("server.crt"), read("server.key"))
+}
+
+/// A PostgreSQL server of this test's own (scripts/postgres, stopped when the
+/// test binary exits) serving TLS with `cert` and `key`; returns its URL with
+/// sslmode=require.
+fn postgres_with_tls(cert: &str, key: &str) -> String {
+    let port = support::free_port().to_string();
+    let out = Command::new(root().join("scripts/postgres"))
+        .args(["start", &port, "--owner", &std::process::id().to_string()])
+        .output()
+        .expect("run scripts/postgres");
+    assert!(out.status.success(), "could not start PostgreSQL: {}", String::from_utf8_lossy(&out.stderr));
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    // The server's own directory (scripts/postgres), readable by its user.
+    let tls = PathBuf::from(format!("/tmp/user-info-postgres-{port}/tls"));
+    std::fs::create_dir_all(&tls).unwrap();
+    std::fs::write(tls.join("server.crt"), cert).unwrap();
+    std::fs::write(tls.join("server.key"), key).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tls.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    if unsafe { libc::geteuid() } == 0 {
+        let status = Command::new("chown").args(["-R", "postgres:"]).arg(&tls).status().unwrap();
+        assert!(status.success(), "chown the key to the postgres user");
+    }
+    let mut client = support::postgres::client(&url);
+    // One statement at a time: ALTER SYSTEM refuses a multi-statement batch.
+    for statement in [
+        format!("ALTER SYSTEM SET ssl_cert_file = '{}/server.crt'", tls.display()),
+        format!("ALTER SYSTEM SET ssl_key_file = '{}/server.key'", tls.display()),
+        "ALTER SYSTEM SET ssl = on".to_owned(),
+        "SELECT pg_reload_conf()".to_owned(),
+    ] {
+        client.batch_execute(&statement).unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    eventually("PostgreSQL to serve TLS", Duration::from_secs(30), || {
+        support::postgres::client(&url).query_one("SHOW ssl", &[]).unwrap().get::<_, String>(0) == "on"
+    });
+    url.replace("sslmode=disable", "sslmode=require")
+}
+
+#[test]
+fn with_the_postgres_ca_component_the_trigger_verifies_a_private_ca() {
+    support::ensure_built();
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(certs.path());
+    let database = postgres_with_tls(&cert, &key);
+
+    // The trigger's environment and mounts as base + components/postgres-ca renders them.
+    let objects = build_overlay("postgres-ca", "resources: [\"@K/base\"]\ncomponents: [\"@K/components/postgres-ca\"]\n");
+    let deployment = Rendered(&objects).one("Deployment").clone();
+    let cert_file = env_value(&deployment, "SSL_CERT_FILE").expect("the component names the CA bundle").to_owned();
+    let (secret, key_name) = mounted_secret_file(&deployment, &cert_file).expect("mounted from a Secret");
+    assert_eq!((secret.as_str(), key_name.as_str()), ("user-info-ca", "ca-certificates.crt"));
+    let mut env = Vec::new();
+    for e in container(&deployment)["env"].as_array().unwrap() {
+        let name = s(&e["name"]).to_owned();
+        let value = match (name.as_str(), e["value"].as_str()) {
+            ("SPIN_VARIABLE_KAFKA_BROKERS", Some(_)) => brokers(),
+            (_, Some(v)) => v.to_owned(),
+            (_, None) => match e["valueFrom"]["secretKeyRef"]["key"].as_str() {
+                Some("database-url") => database.clone(),
+                Some("database-host") => support::postgres::authority(&database),
+                _ => "user-kafka-trigger-0".to_owned(), // the pod name
+            },
+        };
+        env.push((name, value));
+    }
+
+    let topic = support::unique("user_service_ca");
+    let group = support::unique("user-info-ca");
+    create_topic(&topic, 1);
+    let rename = |manifest: String| {
+        manifest
+            .replace("topics = [\"user_service\"]", &format!("topics = [\"{topic}\"]"))
+            .replace("group_id = \"user-info-service\"", &format!("group_id = \"{group}\""))
+    };
+    let user = uuid::Uuid::new_v4().to_string();
+    produce(&topic, &[(Some(user.clone()), json!({"user_id": user, "first_name": "Verified"}).to_string().into_bytes())]);
+    let plain = database.replace("sslmode=require", "sslmode=disable");
+
+    // Without the bundle (SSL_CERT_FILE unset), the private CA is not trusted:
+    // the record's database write fails and its partition pauses, retrying.
+    let without: Vec<(String, String)> = env.iter().filter(|(k, _)| k != "SSL_CERT_FILE").cloned().collect();
+    let mut run = ImageRun::start(&without, &[], &rename);
+    eventually("the partition to pause on the untrusted certificate", Duration::from_secs(120), || {
+        let (status, body) = run.readyz();
+        status == 503 && body.contains("paused retrying")
+    });
+    assert!(support::postgres::user_in_db(&plain, &user).is_none(), "nothing written without a trusted certificate");
+    run.stop();
+
+    // With the Secret's bundle mounted where the component says, it is.
+    let run = ImageRun::start(&env, &[(&cert_file, &ca)], &rename);
+    assert!(run.local(&cert_file).exists());
+    eventually("the record written over verified TLS", Duration::from_secs(120), || {
+        support::postgres::user_in_db(&plain, &user).is_some_and(|r| r["first_name"] == "Verified")
+    });
+    let tls_sessions: i64 = support::postgres::client(&plain)
+        .query_one("SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND usename = 'postgres'", &[])
+        .unwrap()
+        .get(0);
+    assert!(tls_sessions >= 1, "the trigger's connections use TLS");
+}

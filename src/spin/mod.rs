@@ -77,6 +77,7 @@ impl Database for Store {
 
     fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
         match self {
+            #[cfg(feature = "spin-sqlite")]
             Store::Sqlite(db) => db.query(sql, params),
             Store::Postgres(db) => db.query(sql, params),
         }

@@ -14,9 +14,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -27,6 +25,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::engine::PreparedComponent;
+use crate::serve::ServeLimits;
 
 /// How long `/readyz` waits for a database to answer.
 const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -253,29 +252,23 @@ pub async fn serve(
 ) -> Result<impl std::future::Future<Output = Result<()>>> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("--metrics-listen: cannot listen on {addr}"))?;
     tracing::info!("Health and metrics on http://{}/ (healthz, readyz, metrics)", listener.local_addr()?);
+    let limits = ServeLimits { max_connections: 128, ..ServeLimits::default() };
     Ok(async move {
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let (stream, _) = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!("metrics listener: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-            };
-            let (metrics, health) = (metrics.clone(), health.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        crate::serve::serve(
+            "metrics server",
+            listener,
+            limits,
+            |_client| {
+                let (metrics, health) = (metrics.clone(), health.clone());
+                hyper::service::service_fn(move |request: Request<Incoming>| {
                     let (metrics, health) = (metrics.clone(), health.clone());
                     async move { Ok::<_, std::convert::Infallible>(answer(&request, &metrics, &health).await) }
-                });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
+                })
+            },
+            shutdown,
+        )
+        .await;
+        Ok(())
     })
 }
 

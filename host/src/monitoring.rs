@@ -1,7 +1,7 @@
 //! Health and metrics of the Kafka triggers, served on `--metrics-listen`:
 //! `/healthz` (the process answers), `/readyz` (every Kafka trigger is a member
 //! of its consumer group, none of its partitions is paused retrying a record,
-//! and its SQLite databases answer a read) and `/metrics` (Prometheus text).
+//! and its SQLite databases and the PostgreSQL databases in use answer a read) and `/metrics` (Prometheus text).
 //! The consumer reports through [`kafka_consumer::Observer`]; this module turns
 //! that into counters, a latency histogram, lag gauges and readiness.
 
@@ -148,8 +148,9 @@ impl Health {
     }
 }
 
-/// A read on each SQLite database the component may open: the file is there,
-/// readable, and not held by a stuck writer in rollback-journal mode.
+/// A read on each SQLite database the component may open (the file is there,
+/// readable, and not held by a stuck writer in rollback-journal mode), and on
+/// each PostgreSQL database in use.
 async fn probe_databases(component: &PreparedComponent) -> Result<(), String> {
     let context = component.context.clone();
     let probe = tokio::task::spawn_blocking(move || {
@@ -162,12 +163,19 @@ async fn probe_databases(component: &PreparedComponent) -> Result<(), String> {
                 .execute("SELECT count(*) FROM sqlite_schema", Vec::new())
                 .map_err(|e| format!("database {label:?} does not answer: {e:?}"))?;
         }
-        Ok(())
+        Ok::<(), String>(())
     });
     match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, probe).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(panic)) => Err(format!("database probe failed: {panic}")),
-        Err(_) => Err(format!("database did not answer within {DATABASE_PROBE_TIMEOUT:?}")),
+        Ok(Ok(result)) => result?,
+        Ok(Err(panic)) => return Err(format!("database probe failed: {panic}")),
+        Err(_) => return Err(format!("database did not answer within {DATABASE_PROBE_TIMEOUT:?}")),
+    }
+    // Every PostgreSQL database the components of this process use (each
+    // connection string they opened): a store that is down makes the process
+    // not ready, whichever store the app is configured with.
+    match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, component.context.postgres.probe()).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("PostgreSQL did not answer within {DATABASE_PROBE_TIMEOUT:?}")),
     }
 }
 

@@ -13,6 +13,7 @@
 //! rolled back (or discarded) before another instance can get it.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -79,10 +80,21 @@ pub struct RowSet {
     pub rows: Vec<Vec<Value>>,
 }
 
+/// Most distinct connection strings with a pool at once. A component can
+/// open any address its `allowed_outbound_hosts` permits (with a wildcard,
+/// many): beyond this, the pool used least recently is dropped (its
+/// connections close once their users give them back).
+const MAX_POOLS: usize = 64;
+
+/// How long `open` waits for a pooled connection (all in use), for a new one
+/// to be established, or for a returned one to be checked. Past it, `open`
+/// fails with `connection-failed` instead of hanging the instance.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Every pool of this process, by connection string.
 #[derive(Default)]
 pub struct Pools {
-    by_address: Mutex<HashMap<String, Pool>>,
+    by_address: Mutex<HashMap<String, (Pool, Instant)>>,
 }
 
 impl Pools {
@@ -91,24 +103,67 @@ impl Pools {
         ensure_allowed(address, allowed)?;
         let pool = self.pool(address)?;
         let client = pool.get().await.map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
-        Ok(Connection { client: Some(client), in_transaction: false })
+        Ok(Connection { client: Some(client), in_transaction: false, broken: false })
+    }
+
+    /// Each connection string in use, answering `SELECT 1` (for `/readyz`).
+    pub async fn probe(&self) -> Result<(), String> {
+        let pools: Vec<(String, Pool)> =
+            self.by_address.lock().iter().map(|(address, (pool, _))| (address.clone(), pool.clone())).collect();
+        for (address, pool) in pools {
+            let host = redact(&address);
+            let client = pool.get().await.map_err(|e| format!("PostgreSQL {host}: no connection: {e}"))?;
+            if let Err(e) = client.simple_query("SELECT 1").await {
+                if e.is_closed() {
+                    drop(Object::take(client));
+                }
+                return Err(format!("PostgreSQL {host} does not answer: {e}"));
+            }
+        }
+        Ok(())
     }
 
     fn pool(&self, address: &str) -> Result<Pool, Error> {
         let mut pools = self.by_address.lock();
-        if let Some(pool) = pools.get(address) {
+        if let Some((pool, used)) = pools.get_mut(address) {
+            *used = Instant::now();
             return Ok(pool.clone());
         }
         let pool = new_pool(address).map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
-        pools.insert(address.to_owned(), pool.clone());
+        if pools.len() >= MAX_POOLS {
+            if let Some(oldest) = pools.iter().min_by_key(|(_, (_, used))| *used).map(|(a, _)| a.clone()) {
+                pools.remove(&oldest);
+            }
+        }
+        pools.insert(address.to_owned(), (pool.clone(), Instant::now()));
         Ok(pool)
+    }
+}
+
+/// A connection string without its password, for messages.
+fn redact(address: &str) -> String {
+    match address.parse::<tokio_postgres::Config>() {
+        Ok(config) => {
+            let hosts: Vec<String> = config
+                .get_hosts()
+                .iter()
+                .map(|h| match h {
+                    Host::Tcp(name) => name.clone(),
+                    Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            format!("{}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
+        }
+        Err(_) => "(unparsable address)".into(),
     }
 }
 
 fn new_pool(address: &str) -> anyhow::Result<Pool> {
     let config: tokio_postgres::Config = address.parse().context("parsing Postgres connection string")?;
-    // Liveness is checked without a round trip; what matters between two
-    // users of a connection (an open transaction) is handled on give-back.
+    // Liveness is checked without a round trip (a connection the server
+    // closed, as on a restart, is seen closed and discarded); what matters
+    // between two users of a connection (an open transaction) is handled on
+    // give-back.
     let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
     let manager = if config.get_ssl_mode() == SslMode::Disable {
         Manager::from_config(config, tokio_postgres::NoTls, manager_config)
@@ -117,7 +172,13 @@ fn new_pool(address: &str) -> anyhow::Result<Pool> {
         Manager::from_config(config, postgres_native_tls::MakeTlsConnector::new(connector), manager_config)
     };
     let size = std::env::var("TRIGGER_KAFKA_PG_POOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_POOL_SIZE);
-    Ok(Pool::builder(manager).max_size(size).build()?)
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .recycle_timeout(Some(POOL_TIMEOUT))
+        .build()?)
 }
 
 /// Spin's check: every TCP host of the connection string, with the port at
@@ -157,6 +218,9 @@ pub struct Connection {
     /// Whether the guest began a transaction it has not ended (tracked from
     /// the statements, as tokio-postgres does not expose the server's status).
     in_transaction: bool,
+    /// The server closed it (a restart, a crash, a terminated backend): never
+    /// given back to the pool.
+    broken: bool,
 }
 
 impl Connection {
@@ -186,7 +250,13 @@ impl Connection {
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
         let mut retried = false;
         let result = loop {
-            let stmt = client.prepare_cached(statement).await.map_err(query_failed)?;
+            let stmt = match client.prepare_cached(statement).await {
+                Ok(stmt) => stmt,
+                Err(e) => {
+                    self.broken |= e.is_closed();
+                    return Err(query_failed(e));
+                }
+            };
             let result = if rows {
                 client.query(&stmt, &refs).await.map(Outcome::Rows)
             } else {
@@ -200,6 +270,9 @@ impl Connection {
                 other => break other,
             }
         };
+        if let Err(e) = &result {
+            self.broken |= e.is_closed();
+        }
         // Track the transaction state only from statements the server accepted.
         if result.is_ok() {
             self.in_transaction = transaction_state_after(statement, self.in_transaction);
@@ -216,6 +289,10 @@ enum Outcome {
 impl Drop for Connection {
     fn drop(&mut self) {
         let Some(client) = self.client.take() else { return };
+        if self.broken {
+            drop(Object::take(client));
+            return;
+        }
         if !self.in_transaction {
             return; // back to the pool as it is
         }

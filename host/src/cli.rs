@@ -101,9 +101,6 @@ pub struct MonitoringFlags {
 #[command(name = "trigger-kafka", version, about = "Kafka trigger for Spin applications")]
 pub struct PluginCli {
     #[command(flatten)]
-    pub http: HttpFlags,
-
-    #[command(flatten)]
     pub spin: SpinTriggerFlags,
 
     #[command(flatten)]

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{post_json, AppSpec, Host, Store};
+use support::{post_json, AppSpec, Host};
 
 const JOHN: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 
@@ -64,7 +64,6 @@ fn start_app(env: &[(&str, &str)], configure: impl FnOnce(&mut std::process::Com
         &serde_json::json!({"user_id": JOHN, "first_name": "John", "email": "john.doe@example.com"}),
     );
     assert_eq!(created.status, 201, "{}", created.body);
-    let _ = Store::Sqlite;
     (dir, host)
 }
 

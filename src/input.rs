@@ -315,4 +315,52 @@ mod tests {
             json!({"user_id": ["Must be a valid UUID."]})
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Field values a client might send: any string, or any JSON value.
+        fn field() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<String>().prop_map(Value::String),
+                "[ a-zA-Z0-9@.+()\\-]{0,300}".prop_map(Value::String),
+                Just(Value::Null),
+                any::<i64>().prop_map(Value::from),
+                any::<bool>().prop_map(Value::Bool),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes_are_an_answer_never_a_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let _ = parse_patch(&body);
+            }
+
+            #[test]
+            fn any_object_is_a_patch_within_the_limits_or_an_error(
+                id in prop_oneof![Just(Value::String(ID.into())), field()],
+                first in field(), last in field(), email in field(), phone in field(),
+                unknown in any::<String>(),
+            ) {
+                let mut body = json!({"user_id": id, "first_name": first, "last_name": last,
+                                      "email": email, "phone_number": phone});
+                body.as_object_mut().unwrap().entry(unknown).or_insert(json!(1));
+                match parse_patch(body.to_string().as_bytes()) {
+                    Ok(patch) => {
+                        for (value, max) in [(&patch.first_name, 150), (&patch.last_name, 150),
+                                             (&patch.email, 254), (&patch.phone_number, 32)] {
+                            let value = value.as_deref().unwrap_or("");
+                            prop_assert!(value.chars().count() <= max);
+                            prop_assert_eq!(value, value.trim());
+                        }
+                    }
+                    Err(e) => {
+                        // Every error renders as the JSON the client gets.
+                        prop_assert!(e.to_json().is_object());
+                    }
+                }
+            }
+        }
+    }
 }

@@ -167,4 +167,34 @@ mod tests {
         assert!(parts[0].contains("CREATE TABLE"));
         assert!(parts[1].contains("'x;y'"));
     }
+
+    mod properties {
+        use super::statements;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_text_splits_into_pieces_of_itself_never_a_panic(sql in any::<String>()) {
+                for part in statements(&sql) {
+                    prop_assert!(sql.contains(part));
+                }
+            }
+
+            #[test]
+            fn plain_statements_come_back_one_each(
+                parts in proptest::collection::vec("[A-Za-z0-9_ (),.']{1,40}", 1..8)
+                    .prop_map(|v| v.into_iter().map(|p| p.replace('\'', "")).filter(|p| !p.trim().is_empty()).collect::<Vec<_>>()),
+                quoted in "[a-z; -]{0,20}",
+            ) {
+                // Each statement ends in a quoted string holding `;` and `--`, which must not split it.
+                let with_quotes: Vec<String> = parts.iter().map(|p| format!("{p} '{quoted}'")).collect();
+                let sql = with_quotes.join(";\n-- a comment; with a semicolon\n");
+                let split = statements(&sql);
+                prop_assert_eq!(split.len(), with_quotes.len(), "{:?}", split);
+                for (got, want) in split.iter().zip(&with_quotes) {
+                    prop_assert!(got.contains(want.as_str()), "{:?} lacks {:?}", got, want);
+                }
+            }
+        }
+    }
 }

@@ -254,3 +254,25 @@ fn a_postgres_host_not_in_allowed_outbound_hosts_is_refused_as_spin_refuses_it()
         .unwrap();
     assert!(tables.is_empty());
 }
+
+#[test]
+fn http_is_served_with_no_broker_reachable() {
+    // Both triggers, as scripts/run starts them, with the brokers pointing at
+    // a port nobody listens on: HTTP serves, the Kafka trigger keeps trying.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = AppSpec::default().write_manifest(dir.path());
+    let nobody = format!("127.0.0.1:{}", support::free_port());
+    let mut host = Host::start(&manifest, &dir.path().join(".spin"), &["http", "kafka"], &[("SPIN_VARIABLE_KAFKA_BROKERS", &nobody)]);
+    let base = host.base_url.clone();
+    assert_eq!(post_json(&base, &john()).status, 201);
+    let fetched = get(&base, &format!("/user?user_id={JOHN}"));
+    assert_eq!((fetched.status, fetched.json()), (200, john()));
+    // The Kafka trigger says why it is not consuming (while it prepares the
+    // dead-letter topic, or later while consuming).
+    support::eventually("the Kafka trigger reporting the broker unreachable", std::time::Duration::from_secs(60), || {
+        let out = host.drain_output();
+        out.contains("Kafka brokers unreachable") || out.contains("is the broker reachable?")
+    });
+    // Still serving while the Kafka trigger retries.
+    assert_eq!(get(&base, &format!("/user?user_id={JOHN}")).status, 200);
+}

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser};
 
@@ -129,8 +130,50 @@ pub struct LocalCli {
     pub triggers: Vec<String>,
 
     #[command(flatten)]
+    pub http: HttpFlags,
+
+    #[command(flatten)]
     pub spin: SpinTriggerFlags,
 
     #[command(flatten)]
     pub monitoring: MonitoringFlags,
+}
+
+/// The local HTTP trigger's limits.
+#[derive(Args, Debug, Clone)]
+pub struct HttpFlags {
+    /// Longest a request's component call may run (seconds); past it the
+    /// instance is dropped and the client gets 504.
+    #[arg(long = "http-request-timeout", env = "TRIGGER_HTTP_REQUEST_TIMEOUT", default_value = "30", value_parser = seconds, value_name = "SECONDS")]
+    pub request_timeout: Duration,
+
+    /// Time a client has to send a request's head (seconds); also the longest
+    /// a keep-alive connection may stay idle.
+    #[arg(long = "http-header-timeout", env = "TRIGGER_HTTP_HEADER_TIMEOUT", default_value = "10", value_parser = seconds, value_name = "SECONDS")]
+    pub header_timeout: Duration,
+
+    /// Most connections open at once; further clients wait in the listen backlog.
+    #[arg(long = "http-max-connections", env = "TRIGGER_HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub max_connections: u32,
+}
+
+impl HttpFlags {
+    pub fn limits(&self) -> crate::http_trigger::HttpLimits {
+        crate::http_trigger::HttpLimits {
+            serve: crate::serve::ServeLimits {
+                max_connections: self.max_connections as usize,
+                header_read_timeout: self.header_timeout,
+                ..Default::default()
+            },
+            request_timeout: self.request_timeout,
+        }
+    }
+}
+
+/// A positive number of seconds (fractions allowed).
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("{text:?} is not a positive number of seconds")),
+    }
 }

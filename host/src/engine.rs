@@ -6,12 +6,19 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use wasmtime::component::{Component, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
 use crate::instance::{ComponentContext, InstanceState};
+
+/// How often the engine's epoch advances. Every running guest yields to the
+/// async executor once per tick (as Spin does, with the same 10 ms), so a guest
+/// in an endless loop neither starves the other tasks of its worker thread nor
+/// escapes a deadline or an abort: both land at its next yield.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How the engine is built (`--disable-pooling`, `--disable-cache`, `--cache`).
 #[derive(Debug, Clone, Default)]
@@ -37,6 +44,8 @@ impl Runtime {
     pub fn new(options: &EngineOptions) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        // Compiled code checks the epoch at function entries and loop headers.
+        config.epoch_interruption(true);
         if !options.disable_pooling {
             // Instances come from pre-reserved slots: instantiation is a few
             // microseconds instead of mmap calls per request.
@@ -65,6 +74,7 @@ impl Runtime {
             }
         }
         let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -100,8 +110,31 @@ impl PreparedComponent {
     pub fn new_store(&self) -> Store<InstanceState> {
         let mut store = Store::new(self.pre.engine(), InstanceState::new(self.context.clone()));
         store.limiter(|state| &mut state.limits);
+        // Yield at every epoch tick, forever: the caller bounds the call with
+        // a timeout (a deadline also has to cover a guest waiting in a host
+        // call, where no epoch check runs), and dropping the call's future at
+        // a yield drops the instance with it.
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+        store.set_epoch_deadline(1);
         store
     }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] for as long as the engine
+/// lives (the thread holds only a weak reference).
+fn start_epoch_ticker(engine: &Engine) -> Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm-epoch-ticker".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        })
+        .context("starting the epoch ticker thread")?;
+    Ok(())
 }
 
 /// A tuning knob with a default, overridable from the environment.

@@ -11,8 +11,6 @@ use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -20,6 +18,7 @@ use wasmtime_wasi_http::WasiHttpView;
 
 use crate::engine::PreparedComponent;
 use crate::instance::InstanceState;
+use crate::serve::ServeLimits;
 
 /// One served route.
 pub struct Route {
@@ -39,13 +38,14 @@ struct Served {
 
 pub struct HttpTrigger {
     routes: Vec<Served>,
+    limits: HttpLimits,
 }
 
 /// The body type wasi-http produces; plain host answers use it too.
 type ResponseBody = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 impl HttpTrigger {
-    pub fn new(routes: Vec<Route>) -> Result<Self> {
+    pub fn new(routes: Vec<Route>, limits: HttpLimits) -> Result<Self> {
         let mut served = Vec::new();
         for route in routes {
             let id = route.component.context.id.clone();
@@ -62,7 +62,7 @@ impl HttpTrigger {
             }
             served.push(Served { pattern: route.pattern, prefix, wildcard, component_id: id, pre, component: route.component });
         }
-        Ok(HttpTrigger { routes: served })
+        Ok(HttpTrigger { routes: served, limits })
     }
 
     /// Spin's rule: an exact route beats a wildcard; among wildcards the
@@ -86,37 +86,21 @@ impl HttpTrigger {
         for r in &self.routes {
             println!("  {}: http://{addr}{}", r.component_id, r.pattern);
         }
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, client) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        continue;
-                    }
-                },
-                _ = &mut shutdown => break,
-            };
-            let _ = stream.set_nodelay(true);
-            let trigger = self.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let trigger = trigger.clone();
-                async move { Ok::<_, std::convert::Infallible>(trigger.handle(req, addr, client).await) }
-            });
-            let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!("connection from {client}: {e}");
-                }
-            });
-        }
-        tracing::info!("HTTP trigger stopping: finishing in-flight requests");
-        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await.is_err() {
-            tracing::warn!("some HTTP requests were still running after 10 s");
-        }
+        let limits = self.limits.serve.clone();
+        crate::serve::serve(
+            "HTTP trigger",
+            listener,
+            limits,
+            |client| {
+                let trigger = self.clone();
+                hyper::service::service_fn(move |req| {
+                    let trigger = trigger.clone();
+                    async move { Ok::<_, std::convert::Infallible>(trigger.handle(req, addr, client).await) }
+                })
+            },
+            shutdown,
+        )
+        .await;
         Ok(())
     }
 
@@ -130,36 +114,78 @@ impl HttpTrigger {
         };
         match self.call(route, req, local, client).await {
             Ok(response) => response,
-            Err(e) => {
+            Err(CallError::TimedOut) => {
+                tracing::error!(
+                    "component {} did not answer {path} within the request timeout ({:?}); instance dropped",
+                    route.component_id,
+                    self.limits.request_timeout
+                );
+                json(504, r#"{"detail": "The request timed out."}"#)
+            }
+            Err(CallError::Failed(e)) => {
                 tracing::error!("component {} failed: {e:?}", route.component_id);
                 plain(500, "Internal Server Error")
             }
         }
     }
 
-    async fn call(&self, route: &Served, mut req: hyper::Request<Incoming>, local: SocketAddr, client: SocketAddr) -> Result<hyper::Response<ResponseBody>> {
+    async fn call(&self, route: &Served, mut req: hyper::Request<Incoming>, local: SocketAddr, client: SocketAddr) -> Result<hyper::Response<ResponseBody>, CallError> {
         add_spin_headers(&mut req, route, local, client);
         let mut store = route.component.new_store();
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
-        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(failed)?;
+        let out = store.data_mut().http().new_response_outparam(sender).map_err(failed)?;
         let pre = route.pre.clone();
-        // The guest may keep streaming the body after setting the response,
-        // so it runs in its own task.
-        let task = tokio::spawn(async move {
+        // The deadline covers the whole call, the body the guest may keep
+        // streaming after setting the response included: past it, the task's
+        // future, and with it the instance, is dropped (a looping guest yields
+        // at every epoch tick, so the drop lands).
+        let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
+        let task = tokio::spawn(tokio::time::timeout_at(deadline, async move {
             let proxy = pre.instantiate_async(&mut store).await?;
             proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, out).await
-        });
+        }));
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(code)) => bail!("component answered with error code {code:?}"),
+            Ok(Err(code)) => Err(failed(anyhow::anyhow!("component answered with error code {code:?}"))),
             Err(_) => match task.await {
-                Ok(Ok(())) => bail!("component never set a response"),
-                Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(e.into()),
+                Ok(Ok(Ok(()))) => Err(failed(anyhow::anyhow!("component never set a response"))),
+                Ok(Ok(Err(e))) => Err(CallError::Failed(e.into())),
+                Ok(Err(_elapsed)) => Err(CallError::TimedOut),
+                Err(e) => Err(failed(e)),
             },
         }
     }
+}
+
+/// Why a request got no answer from its component.
+enum CallError {
+    TimedOut,
+    Failed(anyhow::Error),
+}
+
+fn failed(e: impl Into<anyhow::Error>) -> CallError {
+    CallError::Failed(e.into())
+}
+
+/// The HTTP trigger's limits (`--http-*` flags).
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    pub serve: ServeLimits,
+    /// Longest a request's component call may run, response body included.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits { serve: ServeLimits::default(), request_timeout: Duration::from_secs(30) }
+    }
+}
+
+fn json(status: u16, text: &'static str) -> hyper::Response<ResponseBody> {
+    let mut response = plain(status, text);
+    response.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    response
 }
 
 fn plain(status: u16, text: &'static str) -> hyper::Response<ResponseBody> {

@@ -60,6 +60,9 @@ struct TriggerSettings {
     max_backoff_ms: Option<u64>,
     /// Most records per call of the optional batch export.
     batch_size: Option<usize>,
+    /// Longest one call of the component (a record, or a batch) may run; past
+    /// it the instance is dropped and the call retried. Default 30 000.
+    handler_timeout_ms: Option<u64>,
 }
 
 /// Builds the consumer configuration of one trigger.
@@ -90,6 +93,9 @@ pub fn consumer_config(
         max_backoff: t.max_backoff_ms.map_or(defaults.max_backoff, Duration::from_millis),
         ..defaults
     };
+    if let Some(ms) = t.handler_timeout_ms {
+        config.handler_timeout = Duration::from_millis(ms);
+    }
     if let Some(batch) = t.batch_size {
         config.max_batch = batch;
         // Fetch at least a batch ahead, or batches could never fill.
@@ -229,7 +235,7 @@ mod tests {
         let trigger = map(serde_json::json!({
             "component": "user-kafka", "topics": ["user_service"], "start_offset": "latest",
             "dead_letter_topic": "user_service.dlq", "max_attempts": 3, "initial_backoff_ms": 50,
-            "max_backoff_ms": 1000, "batch_size": 500
+            "max_backoff_ms": 1000, "batch_size": 500, "handler_timeout_ms": 2500
         }));
         let c = consumer_config("app", &app, &trigger, &vars()).unwrap();
         assert_eq!(c.brokers, "b1:9092");
@@ -239,6 +245,7 @@ mod tests {
         assert_eq!(c.retry.max_attempts, 3);
         assert_eq!(c.retry.initial_backoff, Duration::from_millis(50));
         assert_eq!(c.max_batch, 500);
+        assert_eq!(c.handler_timeout, Duration::from_millis(2500));
         assert_eq!(c.max_in_flight_per_partition, 1000);
         assert!(c.client_settings.contains(&("sasl.password".into(), "pw".into())));
         assert!(c.client_settings.contains(&("socket.keepalive.enable".into(), "true".into())));

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{self, App};
 use crate::cli::{LocalCli, MonitoringFlags, PluginCli, SpinTriggerFlags};
 use crate::engine::{EngineOptions, PreparedComponent, Runtime};
-use crate::http_trigger::{HttpTrigger, Route};
+use crate::http_trigger::{HttpLimits, HttpTrigger, Route};
 use crate::instance::ComponentContext;
 use crate::logs::ComponentLogs;
 use crate::outbound::AllowedHosts;
@@ -31,6 +31,7 @@ pub struct Launch {
     local_app_dir: Option<String>,
     trigger_types: Vec<String>,
     listen: Option<SocketAddr>,
+    http_limits: HttpLimits,
     monitoring: MonitoringFlags,
 }
 
@@ -44,6 +45,7 @@ impl Launch {
             local_app_dir: std::env::var("SPIN_LOCAL_APP_DIR").ok(),
             trigger_types: vec!["kafka".into()],
             listen: None,
+            http_limits: HttpLimits::default(),
             monitoring: cli.monitoring,
         })
     }
@@ -66,6 +68,7 @@ impl Launch {
             local_app_dir: Some(dir.to_string_lossy().into_owned()),
             trigger_types,
             listen: Some(cli.listen),
+            http_limits: cli.http.limits(),
             monitoring: cli.monitoring,
         })
     }
@@ -146,7 +149,7 @@ impl Launch {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
-            let http = Arc::new(HttpTrigger::new(routes)?);
+            let http = Arc::new(HttpTrigger::new(routes, self.http_limits.clone())?);
             let stop = shutdown.clone();
             tasks.spawn(async move { http.serve(listener, stop.cancelled_owned()).await.context("HTTP trigger") });
         }

@@ -18,6 +18,7 @@ mod outbound;
 mod monitoring;
 mod plugin;
 mod postgres;
+mod serve;
 mod spin_host;
 mod sqlite;
 mod state;

@@ -1,7 +1,7 @@
 //! Health and metrics of the Kafka triggers, served on `--metrics-listen`:
 //! `/healthz` (the process answers), `/readyz` (every Kafka trigger is a member
 //! of its consumer group, none of its partitions is paused retrying a record,
-//! and its SQLite databases answer a read) and `/metrics` (Prometheus text).
+//! and its SQLite databases and the PostgreSQL databases in use answer a read) and `/metrics` (Prometheus text).
 //! The consumer reports through [`kafka_consumer::Observer`]; this module turns
 //! that into counters, a latency histogram, lag gauges and readiness.
 
@@ -14,9 +14,7 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -27,6 +25,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::engine::PreparedComponent;
+use crate::serve::ServeLimits;
 
 /// How long `/readyz` waits for a database to answer.
 const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -149,8 +148,9 @@ impl Health {
     }
 }
 
-/// A read on each SQLite database the component may open: the file is there,
-/// readable, and not held by a stuck writer in rollback-journal mode.
+/// A read on each SQLite database the component may open (the file is there,
+/// readable, and not held by a stuck writer in rollback-journal mode), and on
+/// each PostgreSQL database in use.
 async fn probe_databases(component: &PreparedComponent) -> Result<(), String> {
     let context = component.context.clone();
     let probe = tokio::task::spawn_blocking(move || {
@@ -163,12 +163,19 @@ async fn probe_databases(component: &PreparedComponent) -> Result<(), String> {
                 .execute("SELECT count(*) FROM sqlite_schema", Vec::new())
                 .map_err(|e| format!("database {label:?} does not answer: {e:?}"))?;
         }
-        Ok(())
+        Ok::<(), String>(())
     });
     match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, probe).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(panic)) => Err(format!("database probe failed: {panic}")),
-        Err(_) => Err(format!("database did not answer within {DATABASE_PROBE_TIMEOUT:?}")),
+        Ok(Ok(result)) => result?,
+        Ok(Err(panic)) => return Err(format!("database probe failed: {panic}")),
+        Err(_) => return Err(format!("database did not answer within {DATABASE_PROBE_TIMEOUT:?}")),
+    }
+    // Every PostgreSQL database the components of this process use (each
+    // connection string they opened): a store that is down makes the process
+    // not ready, whichever store the app is configured with.
+    match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, component.context.postgres.probe()).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("PostgreSQL did not answer within {DATABASE_PROBE_TIMEOUT:?}")),
     }
 }
 
@@ -253,29 +260,23 @@ pub async fn serve(
 ) -> Result<impl std::future::Future<Output = Result<()>>> {
     let listener = TcpListener::bind(addr).await.with_context(|| format!("--metrics-listen: cannot listen on {addr}"))?;
     tracing::info!("Health and metrics on http://{}/ (healthz, readyz, metrics)", listener.local_addr()?);
+    let limits = ServeLimits { max_connections: 128, ..ServeLimits::default() };
     Ok(async move {
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let (stream, _) = tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!("metrics listener: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-            };
-            let (metrics, health) = (metrics.clone(), health.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        crate::serve::serve(
+            "metrics server",
+            listener,
+            limits,
+            |_client| {
+                let (metrics, health) = (metrics.clone(), health.clone());
+                hyper::service::service_fn(move |request: Request<Incoming>| {
                     let (metrics, health) = (metrics.clone(), health.clone());
                     async move { Ok::<_, std::convert::Infallible>(answer(&request, &metrics, &health).await) }
-                });
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
+                })
+            },
+            shutdown,
+        )
+        .await;
+        Ok(())
     })
 }
 

@@ -226,4 +226,22 @@ mod tests {
         let err = parse("redis://cache:6379").unwrap_err().to_string();
         assert!(err.contains("postgres://"), "{err}");
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_entry_parses_or_errs_never_panics(
+                entry in "(postgres|mysql|\\*|)(://)?[a-z0-9.*\\[\\]:/{}-]{0,30}(:[0-9*.]{0,12})?|\\PC{0,40}",
+                host in "[a-z0-9.:\\[\\]-]{0,30}",
+                port in proptest::option::of(any::<u16>()),
+            ) {
+                if let Ok(allowed) = AllowedHosts::parse(&[entry]) {
+                    let _ = allowed.allows("postgres", &host, port);
+                }
+            }
+        }
+    }
 }

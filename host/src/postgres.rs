@@ -20,6 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -158,9 +159,20 @@ impl ZeroRowCheck {
     }
 }
 
+/// Most distinct connection strings with a pool at once. A component can
+/// open any address its `allowed_outbound_hosts` permits (with a wildcard,
+/// many): beyond this, the pool used least recently is dropped (its
+/// connections close once their users give them back).
+const MAX_POOLS: usize = 64;
+
+/// How long `open` waits for a pooled connection (all in use), for a new one
+/// to be established, or for a returned one to be checked. Past it, `open`
+/// fails with `connection-failed` instead of hanging the instance.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Every pool of this process, by connection string.
 pub struct Pools {
-    by_address: Mutex<HashMap<String, Pool>>,
+    by_address: Mutex<HashMap<String, (Pool, Instant)>>,
     zero_rows: Arc<ZeroRowCheck>,
 }
 
@@ -177,24 +189,67 @@ impl Pools {
         ensure_allowed(address, allowed)?;
         let pool = self.pool(address)?;
         let client = pool.get().await.map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
-        Ok(Connection { client: Some(client), in_transaction: false, zero_rows: self.zero_rows.clone() })
+        Ok(Connection { client: Some(client), in_transaction: false, broken: false, zero_rows: self.zero_rows.clone() })
+    }
+
+    /// Each connection string in use, answering `SELECT 1` (for `/readyz`).
+    pub async fn probe(&self) -> Result<(), String> {
+        let pools: Vec<(String, Pool)> =
+            self.by_address.lock().iter().map(|(address, (pool, _))| (address.clone(), pool.clone())).collect();
+        for (address, pool) in pools {
+            let host = redact(&address);
+            let client = pool.get().await.map_err(|e| format!("PostgreSQL {host}: no connection: {e}"))?;
+            if let Err(e) = client.simple_query("SELECT 1").await {
+                if e.is_closed() {
+                    drop(Object::take(client));
+                }
+                return Err(format!("PostgreSQL {host} does not answer: {e}"));
+            }
+        }
+        Ok(())
     }
 
     fn pool(&self, address: &str) -> Result<Pool, Error> {
         let mut pools = self.by_address.lock();
-        if let Some(pool) = pools.get(address) {
+        if let Some((pool, used)) = pools.get_mut(address) {
+            *used = Instant::now();
             return Ok(pool.clone());
         }
         let pool = new_pool(address).map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
-        pools.insert(address.to_owned(), pool.clone());
+        if pools.len() >= MAX_POOLS {
+            if let Some(oldest) = pools.iter().min_by_key(|(_, (_, used))| *used).map(|(a, _)| a.clone()) {
+                pools.remove(&oldest);
+            }
+        }
+        pools.insert(address.to_owned(), (pool.clone(), Instant::now()));
         Ok(pool)
+    }
+}
+
+/// A connection string without its password, for messages.
+fn redact(address: &str) -> String {
+    match address.parse::<tokio_postgres::Config>() {
+        Ok(config) => {
+            let hosts: Vec<String> = config
+                .get_hosts()
+                .iter()
+                .map(|h| match h {
+                    Host::Tcp(name) => name.clone(),
+                    Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            format!("{}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
+        }
+        Err(_) => "(unparsable address)".into(),
     }
 }
 
 fn new_pool(address: &str) -> anyhow::Result<Pool> {
     let config: tokio_postgres::Config = address.parse().context("parsing Postgres connection string")?;
-    // Liveness is checked without a round trip; what matters between two
-    // users of a connection (an open transaction) is handled on give-back.
+    // Liveness is checked without a round trip (a connection the server
+    // closed, as on a restart, is seen closed and discarded); what matters
+    // between two users of a connection (an open transaction) is handled on
+    // give-back.
     let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
     let manager = if config.get_ssl_mode() == SslMode::Disable {
         Manager::from_config(config, tokio_postgres::NoTls, manager_config)
@@ -203,7 +258,13 @@ fn new_pool(address: &str) -> anyhow::Result<Pool> {
         Manager::from_config(config, postgres_native_tls::MakeTlsConnector::new(connector), manager_config)
     };
     let size = std::env::var("TRIGGER_KAFKA_PG_POOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_POOL_SIZE);
-    Ok(Pool::builder(manager).max_size(size).build()?)
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .recycle_timeout(Some(POOL_TIMEOUT))
+        .build()?)
 }
 
 /// Spin's check: every TCP host of the connection string, with the port at
@@ -244,6 +305,9 @@ pub struct Connection {
     /// the statements, as tokio-postgres does not expose the server's status).
     in_transaction: bool,
     zero_rows: Arc<ZeroRowCheck>,
+    /// The server closed it (a restart, a crash, a terminated backend): never
+    /// given back to the pool.
+    broken: bool,
 }
 
 impl Connection {
@@ -276,7 +340,13 @@ impl Connection {
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
         let mut retried = false;
         let result = loop {
-            let stmt = client.prepare_cached(statement).await.map_err(query_failed)?;
+            let stmt = match client.prepare_cached(statement).await {
+                Ok(stmt) => stmt,
+                Err(e) => {
+                    self.broken |= e.is_closed();
+                    return Err(query_failed(e));
+                }
+            };
             let result = if rows {
                 client.query(&stmt, &refs).await.map(Outcome::Rows)
             } else {
@@ -290,6 +360,9 @@ impl Connection {
                 other => break other,
             }
         };
+        if let Err(e) = &result {
+            self.broken |= e.is_closed();
+        }
         // Track the transaction state only from statements the server accepted.
         if result.is_ok() {
             self.in_transaction = transaction_state_after(statement, self.in_transaction);
@@ -306,6 +379,10 @@ enum Outcome {
 impl Drop for Connection {
     fn drop(&mut self) {
         let Some(client) = self.client.take() else { return };
+        if self.broken {
+            drop(Object::take(client));
+            return;
+        }
         if !self.in_transaction {
             return; // back to the pool as it is
         }

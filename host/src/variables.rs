@@ -264,4 +264,27 @@ mod tests {
         assert!(v.render("{{ api_token").is_err());
         assert!(v.render("{{ Bad }}").is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_template_renders_or_errs_never_panics(template in "[{} a-z_0-9]{0,40}|\\PC{0,60}") {
+                let v = Variables::resolve(&decls(), &["api_token=t".into()], vec![]).unwrap();
+                match v.render(&template) {
+                    Ok(out) if !template.contains("{{") => prop_assert_eq!(out, template),
+                    Ok(out) => prop_assert!(!out.contains("{{ ")),
+                    Err(_) => {}
+                }
+            }
+
+            #[test]
+            fn text_around_a_variable_is_kept(before in "[^{}]{0,20}", after in "[^{}]{0,20}") {
+                let v = Variables::resolve(&decls(), &["api_token=t".into()], vec![]).unwrap();
+                prop_assert_eq!(v.render(&format!("{before}{{{{ kafka_brokers }}}}{after}")).unwrap(), format!("{before}127.0.0.1:9092{after}"));
+            }
+        }
+    }
 }

@@ -63,6 +63,10 @@ pub struct ConsumerConfig {
     /// after that is aborted (its instance and open transaction dropped) before the
     /// partition can have another worker; its record is redelivered later.
     pub drain_timeout: Duration,
+    /// Longest one handler call (one record, or one batch) may run (default 30 s).
+    /// A call past it is dropped, and with it the component instance and any
+    /// transaction it held open; it counts as a retryable failure.
+    pub handler_timeout: Duration,
 }
 
 impl ConsumerConfig {
@@ -84,6 +88,7 @@ impl ConsumerConfig {
             max_in_flight_per_partition: 1000,
             max_batch: 500,
             drain_timeout: Duration::from_secs(10),
+            handler_timeout: Duration::from_secs(30),
         }
     }
 
@@ -99,6 +104,9 @@ impl ConsumerConfig {
         }
         if self.max_batch == 0 {
             bail!("kafka consumer: max_batch must be at least 1");
+        }
+        if self.handler_timeout.is_zero() {
+            bail!("kafka consumer: handler_timeout must be positive");
         }
         if self.max_in_flight_per_partition == 0 {
             bail!("kafka consumer: max_in_flight_per_partition must be at least 1");

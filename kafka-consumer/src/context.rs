@@ -81,28 +81,46 @@ impl GroupContext {
             tracing::error!("partitions assigned before the consumer was ready; they will not be processed until the next rebalance");
             return;
         };
-        let mut workers = self.lock();
-        if workers.closing {
-            return;
+        // Assigned again without a revoke in between: the old worker must be
+        // gone before the new one starts (one worker per partition, always).
+        // Waited for without the lock, which async code (lag sampling) takes.
+        let stale: Vec<WorkerHandle> = {
+            let mut workers = self.lock();
+            if workers.closing {
+                return;
+            }
+            tpl.elements()
+                .iter()
+                .filter_map(|elem| workers.running.remove(&(elem.topic().to_string(), elem.partition())))
+                .collect()
+        };
+        let deadline = Instant::now() + self.drain_timeout;
+        for old in &stale {
+            old.stop();
+        }
+        for old in stale {
+            old.finish_blocking(deadline);
         }
         for elem in tpl.elements() {
             let key = (elem.topic().to_string(), elem.partition());
-            // Assigned again without a revoke in between: the old worker must be
-            // gone before the new one starts (one worker per partition, always).
-            if let Some(old) = workers.running.remove(&key) {
-                old.stop();
-                old.finish_blocking(Instant::now() + self.drain_timeout);
-            }
-            match spawner.spawn(elem.topic(), elem.partition()) {
-                Some(worker) => {
-                    workers.running.insert(key, worker);
-                }
-                None => tracing::error!(
+            // Spawning takes no lock and never waits.
+            let Some(worker) = spawner.spawn(elem.topic(), elem.partition()) else {
+                tracing::error!(
                     topic = elem.topic(),
                     partition = elem.partition(),
                     "could not split the partition's queue; it will not be processed"
-                ),
+                );
+                continue;
+            };
+            let mut workers = self.lock();
+            if workers.closing {
+                // Shutdown began meanwhile: this worker is not handed over by
+                // close(), so it is stopped here.
+                drop(workers);
+                worker.stop();
+                continue;
             }
+            workers.running.insert(key, worker);
         }
     }
 

@@ -32,6 +32,7 @@ pub(crate) type GroupConsumer = StreamConsumer<GroupContext>;
 pub(crate) struct WorkerDeps<H> {
     pub(crate) handler: Arc<H>,
     pub(crate) max_batch: usize,
+    pub(crate) handler_timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) dead_letter: Option<Arc<DeadLetterSink>>,
     pub(crate) observer: Arc<dyn Observer>,
@@ -95,13 +96,13 @@ impl WorkerHandle {
         }
     }
 
-    /// Async wait for shutdown; a worker still busy after `timeout` is aborted (its
+    /// Async wait for shutdown; a worker still busy at `deadline` is aborted (its
     /// record was not committed, so it is redelivered after restart).
-    pub(crate) async fn wait_or_abort(mut self, timeout: Duration) {
-        if tokio::time::timeout(timeout, &mut self.join).await.is_err() {
+    pub(crate) async fn wait_or_abort(mut self, deadline: tokio::time::Instant) {
+        if tokio::time::timeout_at(deadline, &mut self.join).await.is_err() {
             tracing::warn!(
                 topic = %self.topic, partition = self.partition,
-                "in-flight record still running after {timeout:?}; abandoning it (it will be redelivered)"
+                "in-flight record still running at the drain deadline; abandoning it (it will be redelivered)"
             );
             self.join.abort();
             let _ = self.join.await;
@@ -221,6 +222,15 @@ impl<H: RecordHandler> PartitionWorker<H> {
         tracing::debug!(topic = %self.topic, partition = self.partition, "partition worker stopped");
     }
 
+    /// A call past `handler_timeout`: its future (the component instance, any
+    /// open transaction) is already dropped; retried like any transient failure.
+    fn timed_out(&self) -> HandleError {
+        HandleError::Retryable(format!(
+            "handler did not finish within handler_timeout ({:?}); call abandoned",
+            self.deps.handler_timeout
+        ))
+    }
+
     /// `first` plus the records already waiting in the partition's queue, up to
     /// `max_batch`: never waits for more, so batching adds no latency.
     fn gather(&self, first: KafkaRecord) -> Vec<KafkaRecord> {
@@ -245,15 +255,15 @@ impl<H: RecordHandler> PartitionWorker<H> {
     /// take batches or the batch failed: the caller replays it record by record.
     async fn try_batch(&self, batch: &[KafkaRecord]) -> bool {
         let started = Instant::now();
-        let result = AssertUnwindSafe(self.deps.handler.handle_batch(batch))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| {
-                Some(Err(HandleError::Retryable(format!(
-                    "handler panicked: {}",
-                    panic_message(&*panic)
-                ))))
-            });
+        let call = AssertUnwindSafe(self.deps.handler.handle_batch(batch)).catch_unwind();
+        let result = match tokio::time::timeout(self.deps.handler_timeout, call).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => Some(Err(HandleError::Retryable(format!(
+                "handler panicked: {}",
+                panic_message(&*panic)
+            )))),
+            Err(_) => Some(Err(self.timed_out())),
+        };
         if let Some(result) = &result {
             self.deps
                 .observer
@@ -282,15 +292,15 @@ impl<H: RecordHandler> PartitionWorker<H> {
             // A panicking handler must not kill the partition's worker (the partition
             // would stall): it counts as a retryable failure.
             let started = Instant::now();
-            let result = AssertUnwindSafe(self.deps.handler.handle(record.clone()))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| {
-                    Err(HandleError::Retryable(format!(
-                        "handler panicked: {}",
-                        panic_message(&*panic)
-                    )))
-                });
+            let call = AssertUnwindSafe(self.deps.handler.handle(record.clone())).catch_unwind();
+            let result = match tokio::time::timeout(self.deps.handler_timeout, call).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(panic)) => Err(HandleError::Retryable(format!(
+                    "handler panicked: {}",
+                    panic_message(&*panic)
+                ))),
+                Err(_) => Err(self.timed_out()),
+            };
             self.deps
                 .observer
                 .handler_call(&record.topic, 1, started.elapsed(), result.is_ok());

@@ -107,6 +107,7 @@ pub async fn run_observed<H: RecordHandler>(
         deps: Arc::new(WorkerDeps {
             handler,
             max_batch: config.max_batch,
+            handler_timeout: config.handler_timeout,
             retry: config.retry.clone(),
             dead_letter,
             observer: observer.clone(),
@@ -212,8 +213,10 @@ async fn stop(
     for worker in &workers {
         worker.stop();
     }
+    // One deadline for all of them: they drain concurrently.
+    let deadline = tokio::time::Instant::now() + drain_timeout;
     for worker in workers {
-        worker.wait_or_abort(drain_timeout).await;
+        worker.wait_or_abort(deadline).await;
     }
 
     let committer = consumer.clone();

@@ -2,8 +2,9 @@
 //! rules run on a real PostgreSQL server: Debian's PostgreSQL 15 binaries,
 //! `initdb` in a temporary directory and `postgres` on a free port, both run as
 //! the `postgres` user (tests run as root in CI). One server per test binary,
-//! one fresh database per test. Without the binaries the tests say so and pass
-//! vacuously: there is nothing to test against.
+//! one fresh database per test; or the server `TEST_DATABASE_URL` names (what
+//! scripts/test starts). Without either they fail, unless `SKIP_POSTGRES=1`
+//! skips them explicitly.
 
 use std::cell::RefCell;
 use std::os::unix::process::CommandExt;
@@ -87,16 +88,29 @@ fn debug(e: postgres::Error) -> DbError {
     DbError(format!("{e:?}"))
 }
 
-/// A server for this test binary: (port), or None without the binaries.
-fn server() -> Option<u16> {
-    static SERVER: OnceLock<Option<u16>> = OnceLock::new();
-    *SERVER.get_or_init(|| {
-        if !Path::new(BIN).join("postgres").exists() {
-            eprintln!("SKIPPED: PostgreSQL tests need {BIN}/postgres (Debian's postgresql-15)");
-            return None;
-        }
-        Some(start_server())
-    })
+/// The admin URL of the server the tests use: `TEST_DATABASE_URL` (what
+/// scripts/test starts), else one this test binary starts. None only when
+/// `SKIP_POSTGRES=1` says to skip them; a missing server is a failure, never
+/// a silent pass.
+fn server() -> Option<String> {
+    static SERVER: OnceLock<Option<String>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+                return Some(url);
+            }
+            if std::env::var("SKIP_POSTGRES").as_deref() == Ok("1") {
+                eprintln!("SKIPPED (SKIP_POSTGRES=1): the PostgreSQL rule tests");
+                return None;
+            }
+            assert!(
+                Path::new(BIN).join("postgres").exists(),
+                "the PostgreSQL rule tests need a server: set TEST_DATABASE_URL, install Debian's postgresql-15 \
+                 ({BIN}/postgres; scripts/postgres install), or skip them explicitly with SKIP_POSTGRES=1"
+            );
+            Some(url(start_server(), "postgres"))
+        })
+        .clone()
 }
 
 fn postgres_user() -> (u32, u32) {
@@ -178,13 +192,16 @@ fn url(port: u16, database: &str) -> String {
     format!("postgres://postgres@127.0.0.1:{port}/{database}")
 }
 
-/// A fresh, empty database on the test server, or None without one.
+/// A fresh, empty database on the test server, or None when skipped.
 fn fresh_database() -> Option<String> {
-    let port = server()?;
+    let admin_url = server()?;
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = postgres::Client::connect(&url(port, "postgres"), postgres::NoTls).unwrap();
+    let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("connect to the test PostgreSQL {admin_url}: {e}"));
     admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    Some(url(port, &name))
+    let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a postgres:// URL");
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
 }
 
 fn connect(url: &str) -> Pg {

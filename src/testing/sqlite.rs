@@ -100,3 +100,33 @@ fn a_write_sets_busy_timeout_and_synchronous_on_its_connection() {
     let synchronous: i64 = db.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
     assert_eq!(synchronous, 1, "NORMAL");
 }
+
+#[test]
+fn a_get_that_meets_a_lock_waits_for_it_instead_of_failing() {
+    let file = SqliteFile::new();
+    let id = uuid::Uuid::from_u128(7);
+    let patch = crate::UserPatch { user_id: id, first_name: Some("Ann".into()), ..Default::default() };
+    crate::write_user(&file.connect(), &patch).unwrap();
+    // A connection in exclusive locking mode keeps the lock of its write
+    // until it closes: in WAL mode, the one thing a reader must wait for
+    // (as it waits for a WAL recovery or a restarting checkpoint).
+    let holder = file.connect();
+    holder.execute_batch("PRAGMA locking_mode = EXCLUSIVE; UPDATE user_info SET revision = revision").unwrap();
+    // Connections without a busy handler (rusqlite's own default would wait
+    // 5 s, hiding what the domain does): a read fails at once, the lock is real.
+    let unwaiting = || {
+        let db = file.connect();
+        db.busy_timeout(std::time::Duration::ZERO).unwrap();
+        db
+    };
+    let err = crate::find_user(&unwaiting(), id).unwrap_err();
+    assert!(err.is_busy(), "{err}");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(holder);
+    });
+    // The GET path retries as a writer would wait, and gets the user.
+    let user = crate::read_user(&unwaiting(), id).unwrap().expect("the user");
+    assert_eq!(user.first_name, "Ann");
+    release.join().unwrap();
+}

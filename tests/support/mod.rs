@@ -216,6 +216,17 @@ impl Host {
     /// given trigger types; waits until HTTP serves (when http is among them).
     /// Runs in this project's host, or in real `spin up` (see [`Launcher`]).
     pub fn start(manifest: &Path, state_dir: &Path, triggers: &[&str], env: &[(&str, &str)]) -> Host {
+        Host::start_with(manifest, state_dir, triggers, env, |_| {})
+    }
+
+    /// [`Host::start`], with a last say on the command (limits, extra flags).
+    pub fn start_with(
+        manifest: &Path,
+        state_dir: &Path,
+        triggers: &[&str],
+        env: &[(&str, &str)],
+        configure: impl FnOnce(&mut Command),
+    ) -> Host {
         ensure_built();
         let port = free_port();
         let mut cmd = match Launcher::current() {
@@ -235,6 +246,7 @@ impl Host {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        configure(&mut cmd);
         let mut host = Host { process: Process::spawn(&mut cmd), base_url: format!("http://127.0.0.1:{port}") };
         if triggers.contains(&"http") {
             host.wait_for_output("Serving http://", Duration::from_secs(120));
@@ -263,6 +275,16 @@ impl Host {
     /// SIGTERM, then waits for the exit.
     pub fn terminate(mut self) -> ExitStatus {
         self.process.terminate(Duration::from_secs(30))
+    }
+
+    /// SIGTERM, then waits at most `timeout` for the exit (panics past it).
+    pub fn terminate_within(&mut self, timeout: Duration) -> ExitStatus {
+        self.process.terminate(timeout)
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.id()
     }
 
     /// SIGKILL: a crash.

@@ -46,7 +46,7 @@ fn get_user(req: &IncomingRequest) -> JsonResponse {
     match Store::open().and_then(|db| user_info::read_user(&db, user_id)) {
         Ok(Some(user)) => JsonResponse::new(200, &user),
         Ok(None) => JsonResponse::detail(404, "Not found."),
-        Err(e) => JsonResponse::server_error(&format!("database error: {e}")),
+        Err(e) => JsonResponse::database_error(&e),
     }
 }
 
@@ -83,6 +83,6 @@ async fn post_user(req: IncomingRequest) -> JsonResponse {
             JsonResponse::new(status, &saved.user)
         }
         Err(ApplyError::Invalid(e)) => JsonResponse::input_error(&e),
-        Err(ApplyError::Database(e)) => JsonResponse::server_error(&format!("database error: {e}")),
+        Err(ApplyError::Database(e)) => JsonResponse::database_error(&e),
     }
 }

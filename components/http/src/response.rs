@@ -5,17 +5,25 @@ use serde_json::json;
 use spin_sdk::http::{Fields, OutgoingResponse, ResponseOutparam};
 use user_info::InputError;
 
+/// What a client waits before retrying after a 503: a database restart
+/// typically takes about that long.
+const RETRY_AFTER_SECONDS: &str = "1";
+
+/// Database errors that configuration causes, not an outage (Spin's texts).
+const MISCONFIGURED: [&str; 3] = ["access denied", "is not permitted", "no such database"];
+
 pub struct JsonResponse {
     status: u16,
     body: Vec<u8>,
     allow: Option<&'static str>,
     www_authenticate: bool,
+    retry_after: Option<&'static str>,
 }
 
 impl JsonResponse {
     pub fn new(status: u16, body: &impl serde::Serialize) -> Self {
         let body = serde_json::to_vec(body).expect("serializable response body");
-        JsonResponse { status, body, allow: None, www_authenticate: false }
+        JsonResponse { status, body, allow: None, www_authenticate: false, retry_after: None }
     }
 
     pub fn detail(status: u16, detail: &str) -> Self {
@@ -48,6 +56,19 @@ impl JsonResponse {
         Self::detail(500, "A server error occurred.")
     }
 
+    /// The store failed: logs the cause (never shown to the client) and
+    /// answers 503 with `Retry-After`, which a client retries. A store that
+    /// can never answer as configured (a label or address not granted) is a
+    /// server error instead: retrying it cannot help.
+    pub fn database_error(e: &dyn std::fmt::Display) -> Self {
+        let text = e.to_string();
+        if MISCONFIGURED.iter().any(|sign| text.contains(sign)) {
+            return Self::server_error(&format!("database error: {text}"));
+        }
+        eprintln!("user-http: database unavailable: {text}");
+        JsonResponse { retry_after: Some(RETRY_AFTER_SECONDS), ..Self::detail(503, "Service temporarily unavailable.") }
+    }
+
     pub async fn send(self, out: ResponseOutparam) {
         let mut headers = vec![
             ("content-type".to_owned(), b"application/json".to_vec()),
@@ -55,6 +76,9 @@ impl JsonResponse {
         ];
         if let Some(allow) = self.allow {
             headers.push(("allow".to_owned(), allow.as_bytes().to_vec()));
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.push(("retry-after".to_owned(), seconds.as_bytes().to_vec()));
         }
         if self.www_authenticate {
             headers.push(("www-authenticate".to_owned(), b"Bearer".to_vec()));

@@ -209,10 +209,12 @@ fn concurrent_http_and_kafka_writers_share_the_database() {
 fn broker_killed_and_restarted_mid_stream() {
     use support::kafka::{broker_script, produce_to};
     // A broker of this test's own: killing the shared one would disturb the others.
-    let port = "19095";
+    // Three above the shared broker's port, so parallel suites on other ports do not meet.
+    let port = std::env::var("TEST_KAFKA_PORT").ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(support::kafka::TEST_PORT) + 3;
+    let port = port.to_string();
+    let port = port.as_str();
     let brokers = format!("127.0.0.1:{port}");
-    broker_script(&["stop", port]);
-    let _ = std::fs::remove_dir_all(support::root().join("target/kafka").join(port));
+    broker_script(&["reset", port]);
     broker_script(&["start", port]);
     let spec = AppSpec::default();
     broker_script(&["create-topic", &spec.topic, "3", port]);
@@ -228,13 +230,13 @@ fn broker_killed_and_restarted_mid_stream() {
     let mut host = Host::start(&manifest, &state, &["kafka"], &[("SPIN_VARIABLE_KAFKA_BROKERS", brokers.as_str())]);
     eventually("the first half", Duration::from_secs(60), || applied(200));
 
-    broker_script(&["stop", port]); // SIGKILL
+    broker_script(&["kill", port]); // a crash: SIGKILL
     host.wait_for_output("Kafka brokers unreachable", Duration::from_secs(60)); // and says so
     std::thread::sleep(Duration::from_secs(2));
     broker_script(&["start", port]);
     produce_to(&brokers, &spec.topic, &records[200..]);
     eventually("every record after the broker came back", Duration::from_secs(120), || applied(users.len()));
     let status = host.terminate();
-    broker_script(&["stop", port]);
+    broker_script(&["reset", port]);
     assert!(status.success(), "{status:?}");
 }

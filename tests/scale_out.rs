@@ -10,11 +10,6 @@
 //! expiry), or `15` (SIGTERM: the trigger drains and leaves the group
 //! mid-stream).
 //!
-//! The test broker is tansu 0.6 as built by `scripts/setup`, with our patches
-//! (`scripts/tansu/`): as released, its coordinator drops an expired member
-//! without a new generation, so the survivor keeps its old share and this test
-//! stalls; and its fetches slow down with every header it stores.
-//!
 //! `TEST_PROCESS_LOG_DIR=<dir>` writes every process's output there as it runs.
 
 mod support;

@@ -1,5 +1,5 @@
-//! Integration tests of the consumer against a real broker (TEST_KAFKA_BROKERS, else tansu
-//! started on port 19092 through scripts/kafka-broker if it is not up). Every test uses its own
+//! Integration tests of the consumer against a real broker (TEST_KAFKA_BROKERS, else Apache
+//! Kafka started on port 19092 through scripts/kafka-broker if it is not up). Every test uses its own
 //! topics and group, so tests run concurrently and repeatedly.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

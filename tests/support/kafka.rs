@@ -31,13 +31,51 @@ pub fn ensure_broker() {
     });
 }
 
+/// Creates `name` on the test broker (an existing topic is fine) and waits until
+/// every partition has a leader, so the first produce does not race the metadata.
 pub fn create_topic(name: &str, partitions: u32) {
     ensure_broker();
-    let port = brokers().rsplit(':').next().unwrap().to_owned();
-    broker_script(&["create-topic", name, &partitions.to_string(), &port]);
+    create_topic_on(&brokers(), name, partitions, 1, &[]);
 }
 
-/// Runs scripts/kafka-broker (start, stop, create-topic) for a broker of a test's own.
+/// Creates a topic through Kafka's admin API on any broker or cluster.
+pub fn create_topic_on(brokers: &str, name: &str, partitions: u32, replication: i32, configs: &[(&str, &str)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let mut topic = NewTopic::new(name, partitions as i32, TopicReplication::Fixed(replication));
+    for (key, value) in configs {
+        topic = topic.set(key, value);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let results = rt
+        .block_on(admin.create_topics([&topic], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))))
+        .expect("create_topics request");
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => panic!("creating topic {topic} failed: {code}"),
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metadata = admin.inner().fetch_metadata(Some(name), Duration::from_secs(5)).expect("metadata");
+        let ready = metadata.topics().iter().any(|t| {
+            t.error().is_none()
+                && t.partitions().len() == partitions as usize
+                && t.partitions().iter().all(|p| p.leader() >= 0)
+        });
+        if ready {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "topic {name} has no leaders after 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs scripts/kafka-broker (start, stop, kill, reset, ...) for a broker of a test's own.
 pub fn broker_script(args: &[&str]) {
     let status = Command::new(super::root().join("scripts/kafka-broker")).args(args).status().unwrap();
     assert!(status.success(), "scripts/kafka-broker {args:?} failed");

@@ -167,6 +167,12 @@ fn text_field(
     };
     let before = errors.0.get(field).map_or(0, Vec::len);
     validate(&text, errors);
+    // As DRF's ProhibitNullCharactersValidator: PostgreSQL cannot store U+0000
+    // in text, so without this the same input would be saved on SQLite and
+    // fail as a database error (a 500; a Kafka record retried forever) on PostgreSQL.
+    if text.contains('\0') {
+        errors.add(field, "Null characters are not allowed.");
+    }
     (errors.0.get(field).map_or(0, Vec::len) == before).then_some(text)
 }
 
@@ -271,6 +277,14 @@ mod tests {
         assert!(e["phone_number"][0].as_str().unwrap().starts_with("Enter a valid phone number"));
         assert_eq!(e["first_name"], json!(["Ensure this field has no more than 150 characters."]));
         assert_eq!(e["last_name"], json!(["This field may not be null."]));
+    }
+
+    #[test]
+    fn null_characters_are_refused_on_every_store() {
+        let e = errors_of(json!({"user_id": ID, "first_name": "a\u{0}b", "email": "\u{0}"}));
+        assert_eq!(e["first_name"], json!(["Null characters are not allowed."]));
+        assert_eq!(e["email"], json!(["Enter a valid email address.", "Null characters are not allowed."]));
+        assert!(parse_patch(json!({"user_id": ID, "last_name": "\u{1}"}).to_string().as_bytes()).is_ok());
     }
 
     #[test]

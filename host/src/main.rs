@@ -8,6 +8,7 @@
 
 mod app;
 mod cli;
+mod dlq_replay;
 mod engine;
 mod http_trigger;
 mod instance;
@@ -49,6 +50,17 @@ fn main() -> ExitCode {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
     init_tracing();
+
+    // `trigger-kafka dlq replay ...`: a tool, not a trigger run.
+    if std::env::args().nth(1).as_deref() == Some("dlq") {
+        return match dlq_replay::main(std::env::args().skip(2).collect()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
 
     let launch = match std::env::var("SPIN_LOCKED_URL") {
         Ok(url) => Launch::plugin(url, PluginCli::parse()),

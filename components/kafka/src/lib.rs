@@ -6,66 +6,52 @@
 //! it), a database failure is retryable. The store (SQLite or PostgreSQL) is
 //! the domain's choice from the `database_url` variable.
 
-wit_bindgen::generate!({
-    path: "../../wit",
-    world: "trigger-kafka:kafka/kafka-trigger-batch",
-});
-
-use exports::trigger_kafka::kafka::inbound_kafka::Guest;
-use exports::trigger_kafka::kafka::inbound_kafka_batch::Guest as BatchGuest;
-use trigger_kafka::kafka::types::{HandleError, KafkaRecord};
+use trigger_kafka_sdk::{kafka_component, Error, Record};
 use user_info::spin::Store;
-use user_info::{ApplyError, Record};
+use user_info::ApplyError;
 
-struct UserKafka;
-
-fn to_handle_error(e: ApplyError) -> HandleError {
+fn to_error(e: ApplyError) -> Error {
     match e {
-        ApplyError::Invalid(e) => HandleError::Permanent(e.to_string()),
-        ApplyError::Database(e) => HandleError::Retryable(e.to_string()),
+        ApplyError::Invalid(e) => Error::Permanent(e.to_string()),
+        ApplyError::Database(e) => Error::Retryable(e.to_string()),
     }
 }
 
-fn as_record(m: &KafkaRecord) -> Record<'_> {
-    Record { topic: &m.topic, partition: m.partition, offset: m.offset, value: &m.value }
+fn as_record(r: &Record) -> user_info::Record<'_> {
+    user_info::Record { topic: r.topic(), partition: r.partition(), offset: r.offset(), value: r.value() }
 }
 
 /// Applies the records in one transaction. No per-record log line: at tens of
 /// thousands of records per second it would cost more than the upsert (the
 /// trigger logs failures); skipped redeliveries are rare and worth a line.
-fn apply(messages: &[KafkaRecord]) -> Result<(), (usize, ApplyError)> {
+fn apply(records: &[Record]) -> Result<(), (usize, ApplyError)> {
     let db = Store::open().map_err(|e| (0, ApplyError::Database(e)))?;
-    let records: Vec<Record<'_>> = messages.iter().map(as_record).collect();
-    let applied = user_info::apply_records(&db, &records)?;
+    let domain: Vec<user_info::Record<'_>> = records.iter().map(as_record).collect();
+    let applied = user_info::apply_records(&db, &domain)?;
     if applied.skipped > 0 {
-        let first = &messages[0];
+        let first = &records[0];
         eprintln!(
             "user-kafka: skipped {} already applied record(s) of {}/{} (offsets {}..={})",
             applied.skipped,
-            first.topic,
-            first.partition,
-            first.offset,
-            messages[messages.len() - 1].offset
+            first.topic(),
+            first.partition(),
+            first.offset(),
+            records[records.len() - 1].offset()
         );
     }
     Ok(())
 }
 
-impl Guest for UserKafka {
-    fn handle_message(message: KafkaRecord) -> Result<(), HandleError> {
-        apply(std::slice::from_ref(&message)).map_err(|(_, e)| to_handle_error(e))
-    }
+/// One transaction for the whole batch; the trigger replays a failed batch
+/// record by record, which pins the error on the right record. Single records
+/// arrive as a batch of one (the trigger batches only two or more), whose
+/// errors need no offset: the dead-letter headers carry it.
+#[kafka_component]
+fn handle(records: Vec<Record>) -> Result<(), Error> {
+    apply(&records).map_err(|(index, e)| match e {
+        ApplyError::Invalid(e) if records.len() > 1 => {
+            Error::Permanent(format!("offset {}: {e}", records[index].offset()))
+        }
+        other => to_error(other),
+    })
 }
-
-impl BatchGuest for UserKafka {
-    /// One transaction for the whole batch; the trigger replays a failed batch
-    /// record by record, which pins the error on the right record.
-    fn handle_messages(messages: Vec<KafkaRecord>) -> Result<(), HandleError> {
-        apply(&messages).map_err(|(index, e)| match e {
-            ApplyError::Invalid(e) => HandleError::Permanent(format!("offset {}: {e}", messages[index].offset)),
-            other => to_handle_error(other),
-        })
-    }
-}
-
-export!(UserKafka);

@@ -12,6 +12,11 @@ use rdkafka::ClientConfig;
 
 pub const TEST_PORT: u16 = 19092;
 
+/// The shared test broker's port (TEST_KAFKA_PORT, as scripts/test sets it).
+pub fn test_port() -> u16 {
+    std::env::var("TEST_KAFKA_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(TEST_PORT)
+}
+
 pub fn brokers() -> String {
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| format!("127.0.0.1:{TEST_PORT}"))
 }

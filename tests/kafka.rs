@@ -231,6 +231,7 @@ fn the_broker_down_for_30_s_mid_stream_loses_and_repeats_nothing() {
     let port = port.as_str();
     let brokers = format!("127.0.0.1:{port}");
     broker_script(&["reset", port]);
+    let _broker = support::kafka::OwnBrokers(vec![port.to_owned()]);
     broker_script(&["start", port]);
     for (protocol, how) in [(Protocol::Consumer, "kill"), (Protocol::Classic, "stop")] {
         let spec = AppSpec { protocol, ..AppSpec::default() };
@@ -300,5 +301,4 @@ fn the_broker_down_for_30_s_mid_stream_loses_and_repeats_nothing() {
         let status = host.terminate();
         assert!(status.success(), "{protocol:?}: {status:?}");
     }
-    broker_script(&["reset", port]);
 }

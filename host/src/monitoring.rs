@@ -218,6 +218,10 @@ impl kafka_consumer::Observer for TriggerObserver {
         }
     }
 
+    fn member_without_partitions(&self) {
+        self.health.joined.store(true, Ordering::SeqCst);
+    }
+
     fn brokers_reachable(&self, reachable: bool) {
         self.health.reachable.store(reachable, Ordering::SeqCst);
     }

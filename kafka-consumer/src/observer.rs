@@ -23,6 +23,12 @@ pub trait Observer: Send + Sync + 'static {
         let _ = (partitions, rejoining);
     }
 
+    /// The member is in its group with no partition to its name, and no rebalance
+    /// callback said so: KIP-848 does not call one for a member whose assignment
+    /// stays empty (more members than partitions). Reported every few seconds
+    /// while it lasts, under incremental protocols only.
+    fn member_without_partitions(&self) {}
+
     /// Whether the brokers answered the consumer's last periodic request (a
     /// metadata request every few seconds). False while the cluster is
     /// unreachable; the consumer keeps retrying and reports true once it answers.

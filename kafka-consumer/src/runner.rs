@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _, Result};
 use futures::channel::oneshot;
 use futures::future::{select, Either};
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::Message;
 use tokio::runtime::Handle;
 
@@ -216,6 +216,10 @@ async fn sample_lag(
             if probe {
                 let answered = client.fetch_metadata(Some(&topic), Duration::from_secs(2)).is_ok();
                 observer.brokers_reachable(answered);
+                let incremental = matches!(client.rebalance_protocol(), RebalanceProtocol::Cooperative);
+                if incremental && client.assignment().is_ok_and(|a| a.count() == 0) && generation(&*client) > 0 {
+                    observer.member_without_partitions();
+                }
             }
             for (topic, partition, next) in positions {
                 if stop.load(Ordering::Relaxed) {
@@ -227,6 +231,27 @@ async fn sample_lag(
             }
         });
         let _ = sampled.await;
+    }
+}
+
+/// The consumer's generation in its group (its member epoch under KIP-848):
+/// above 0 once it is a member, whatever it was assigned. rdkafka does not
+/// expose it; librdkafka's group metadata carries it.
+fn generation<C: ConsumerContext, K: Consumer<C>>(consumer: &K) -> i32 {
+    use rdkafka::bindings::{
+        rd_kafka_consumer_group_metadata, rd_kafka_consumer_group_metadata_destroy,
+        rd_kafka_consumer_group_metadata_generation_id,
+    };
+    // SAFETY: the client pointer is valid while `consumer` is borrowed; the
+    // metadata is a copy that this function owns and destroys.
+    unsafe {
+        let metadata = rd_kafka_consumer_group_metadata(consumer.client().native_ptr());
+        if metadata.is_null() {
+            return -1;
+        }
+        let generation = rd_kafka_consumer_group_metadata_generation_id(metadata);
+        rd_kafka_consumer_group_metadata_destroy(metadata);
+        generation
     }
 }
 

@@ -704,6 +704,9 @@ impl Membership {
 }
 
 impl Observer for Membership {
+    fn member_without_partitions(&self) {
+        self.events.lock().unwrap().push((true, Vec::new(), false));
+    }
     fn assigned(&self, partitions: &[(String, i32)]) {
         let mut list: Vec<i32> = partitions.iter().map(|(_, p)| *p).collect();
         list.sort_unstable();
@@ -1130,4 +1133,31 @@ async fn unlimited_retries_pause_the_partition_and_dead_letter_nothing(protocol:
     assert_eq!(events.applied.load(Ordering::SeqCst), 4);
     assert_eq!(ends(&dlt, 1).await, BTreeMap::from([(0, 0)]), "the dead-letter topic stays empty");
     assert_eq!(timeout(15, committed(&group, &topic, 1)).await, BTreeMap::from([(0, 4)]));
+}
+
+// More members than partitions: the one left without a partition is still a
+// member of the group, and is told so (readiness depends on it), under KIP-848
+// as under the classic protocol.
+under_both_protocols!(a_member_without_partitions_is_told_it_is_a_member, flavor = "multi_thread", worker_threads = 2);
+async fn a_member_without_partitions_is_told_it_is_a_member(protocol: GroupProtocol) {
+    broker();
+    let (topic, group) = (unique("spare"), unique("group"));
+    create_topic(&topic, 1).await;
+    let (a_group, b_group) = (Arc::new(Membership::default()), Arc::new(Membership::default()));
+    let member_a = start_observed(config(&topic, &group, protocol), Recorder::new(|_, _| Ok(())), a_group.clone());
+    wait_until("the first member assigned", Duration::from_secs(30), || {
+        a_group.events().iter().any(|(assigned, partitions, _)| *assigned && partitions == &[0])
+    })
+    .await;
+    let member_b = start_observed(config(&topic, &group, protocol), Recorder::new(|_, _| Ok(())), b_group.clone());
+    wait_until("the second member told it holds nothing", Duration::from_secs(30), || {
+        b_group.events().iter().any(|(assigned, _, _)| *assigned)
+    })
+    .await;
+    let (a_events, b_events) = (a_group.events(), b_group.events());
+    member_b.shutdown().await;
+    member_a.shutdown().await;
+    let (a_held, _) = replay(&a_events);
+    let (b_held, _) = replay(&b_events);
+    assert_eq!(a_held.len() + b_held.len(), 1, "{a_events:?} / {b_events:?}");
 }

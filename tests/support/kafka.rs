@@ -80,6 +80,18 @@ pub fn create_topic_on(brokers: &str, name: &str, partitions: u32, replication: 
     }
 }
 
+/// Brokers a test started for itself: reset (killed, data deleted) when the
+/// test ends, also when it fails, so no JVM outlives it.
+pub struct OwnBrokers(pub Vec<String>);
+
+impl Drop for OwnBrokers {
+    fn drop(&mut self) {
+        for port in &self.0 {
+            let _ = Command::new(super::root().join("scripts/kafka-broker")).args(["reset", port]).status();
+        }
+    }
+}
+
 /// Runs scripts/kafka-broker (start, stop, kill, reset, ...) for a broker of a test's own.
 pub fn broker_script(args: &[&str]) {
     let status = Command::new(super::root().join("scripts/kafka-broker")).args(args).status().unwrap();

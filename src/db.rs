@@ -1,7 +1,16 @@
 //! The narrow SQL port the domain needs: run one statement with positional
-//! parameters and get rows back, and say which SQL dialect runs it.
-//! Implemented by Spin's SQLite and PostgreSQL interfaces in the components
-//! and by rusqlite / the `postgres` crate in native tests; nothing else leaks in.
+//! parameters, either for its effect or for its rows, and say which SQL
+//! dialect runs it. Implemented by Spin's SQLite and PostgreSQL interfaces in
+//! the components and by rusqlite / the `postgres` crate in native tests;
+//! nothing else leaks in.
+//!
+//! Why the port tells the two kinds apart: Spin 4.0.0 to 4.0.2 never answer a
+//! `spin:postgres` `query` whose statement yields no rows (spin#3671: the host
+//! waits for a column list that only comes with the first row), and SpinKube's
+//! shims from v0.25 embed Spin 4.0.1. So on PostgreSQL a statement without
+//! rows must go through the interface's `execute`, and every `query` the
+//! domain issues is written to yield at least one row, whatever the data
+//! (a lookup that may match nothing joins onto a one-row `VALUES`).
 
 /// A SQL value, the subset the domain reads and writes.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +63,16 @@ pub trait Database {
     /// Which SQL this connection speaks.
     fn dialect(&self) -> Dialect;
 
-    /// Runs exactly one SQL statement and returns its rows (empty when it has
-    /// none). The statement is already in this dialect's syntax.
-    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError>;
+    /// Runs exactly one SQL statement for its effect: one that returns no
+    /// rows (`BEGIN`, `COMMIT`, `ROLLBACK`, DDL, `SET`, a `PRAGMA` that sets,
+    /// `INSERT`/`UPDATE`/`DELETE` without `RETURNING`). The statement is
+    /// already in this dialect's syntax.
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<(), DbError>;
+
+    /// Runs exactly one SQL statement that returns rows, and returns them.
+    /// On PostgreSQL it must yield at least one row whatever the data (see
+    /// the module doc); the PostgreSQL test adapter fails a call that yields
+    /// none. SQLite has no such limit (Spin's SQLite `execute` returns rows
+    /// of any count), which the dialect-specific Kafka claim relies on.
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError>;
 }

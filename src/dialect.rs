@@ -32,9 +32,10 @@ impl Dialect {
     }
 }
 
-/// Runs one of the domain's statements on `db`, in its dialect.
-pub(crate) fn run(db: &impl Database, sql: &'static str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
-    db.execute(&db.dialect().sql(sql), params)
+/// Runs one of the domain's statements that return rows on `db`, in its
+/// dialect. Each one yields at least one row (see `crate::db`).
+pub(crate) fn query(db: &impl Database, sql: &'static str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+    db.query(&db.dialect().sql(sql), params)
 }
 
 /// Readies a connection for writing. This is the one place that sets SQLite's
@@ -63,7 +64,7 @@ pub(crate) fn prepare_write(db: &impl Database) -> Result<(), DbError> {
 /// back when it (or the commit) fails.
 pub(crate) fn in_transaction<T>(db: &impl Database, work: impl FnOnce() -> Result<T, DbError>) -> Result<T, DbError> {
     db.execute(db.dialect().begin_write(), &[])?;
-    let result = work().and_then(|value| db.execute("COMMIT", &[]).map(|_| value));
+    let result = work().and_then(|value| db.execute("COMMIT", &[]).map(|()| value));
     if result.is_err() {
         // Nothing to do if it fails too: the connection is dropped with it.
         let _ = db.execute("ROLLBACK", &[]);

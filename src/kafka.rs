@@ -11,8 +11,8 @@
 //! therefore explicit: delete the topic's rows (`DELETE FROM kafka_offsets
 //! WHERE topic = '...'`), as the README documents.
 
-use crate::db::{Database, DbError, SqlValue};
-use crate::dialect::{in_transaction, prepare_write, run};
+use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::dialect::{in_transaction, prepare_write, query};
 use crate::input::parse_patch;
 use crate::store::{upsert_user, with_schema};
 use crate::ApplyError;
@@ -34,20 +34,40 @@ pub struct Applied {
     pub skipped: usize,
 }
 
-const SELECT_OFFSET: &str = "SELECT last_offset FROM kafka_offsets \
-     WHERE topic = CAST($1 AS TEXT) AND partition_id = CAST($2 AS BIGINT)";
+// Always exactly one row (a zero-row `query` hangs Spin 4.0.0-4.0.2, see
+// `crate::db`): NULL when the partition has no offset yet. (topic,
+// partition_id) is the primary key, so the join matches at most one row.
+const SELECT_OFFSET: &str = "SELECT k.last_offset \
+     FROM (VALUES (1)) AS one LEFT JOIN kafka_offsets k \
+         ON k.topic = CAST($1 AS TEXT) AND k.partition_id = CAST($2 AS BIGINT)";
 
 // Moves the partition's offset from the value this transaction read ($5; -1
 // for no row) to $3 and adds $4 skipped records. When another transaction
 // moved it in between, the WHERE fails (PostgreSQL re-checks it against the
-// committed row after waiting for that row's lock) and no row is returned.
-const CLAIM_OFFSET: &str = "INSERT INTO kafka_offsets (topic, partition_id, last_offset, skipped) \
-     VALUES (CAST($1 AS TEXT), CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT)) \
-     ON CONFLICT (topic, partition_id) DO UPDATE SET \
-         last_offset = excluded.last_offset, \
-         skipped = kafka_offsets.skipped + excluded.skipped \
-     WHERE kafka_offsets.last_offset = CAST($5 AS BIGINT) \
-     RETURNING last_offset";
+// committed row after waiting for that row's lock) and nothing is written.
+macro_rules! claim_offset {
+    ($returning:literal) => {
+        concat!(
+            "INSERT INTO kafka_offsets (topic, partition_id, last_offset, skipped) \
+             VALUES (CAST($1 AS TEXT), CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT)) \
+             ON CONFLICT (topic, partition_id) DO UPDATE SET \
+                 last_offset = excluded.last_offset, \
+                 skipped = kafka_offsets.skipped + excluded.skipped \
+             WHERE kafka_offsets.last_offset = CAST($5 AS BIGINT) ",
+            $returning
+        )
+    };
+}
+
+// PostgreSQL: the claim in a data-modifying CTE, counted, so the `query`
+// yields one row (0 or 1) even when the WHERE fails.
+const CLAIM_OFFSET_POSTGRES: &str =
+    concat!("WITH claimed AS (", claim_offset!("RETURNING 1"), ") SELECT count(*) FROM claimed");
+
+// SQLite allows no INSERT in a CTE, and needs none: its `query` may yield no
+// rows, so a lost claim is a missing RETURNING row. (The WHERE cannot fail
+// there anyway: BEGIN IMMEDIATE holds the write lock since the offset read.)
+const CLAIM_OFFSET_SQLITE: &str = claim_offset!("RETURNING 1");
 
 /// The bookkeeping of one partition within a call.
 struct Partition<'a> {
@@ -106,27 +126,31 @@ pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Appli
 }
 
 fn last_offset(db: &impl Database, topic: &str, partition: i32) -> Result<Option<i64>, DbError> {
-    let rows = run(db, SELECT_OFFSET, &[SqlValue::Text(topic.to_owned()), SqlValue::Integer(partition.into())])?;
+    let rows = query(db, SELECT_OFFSET, &[SqlValue::Text(topic.to_owned()), SqlValue::Integer(partition.into())])?;
     match rows.first().and_then(|r| r.first()) {
-        None => Ok(None),
+        None => Err(DbError("the offset lookup returned no row".into())),
+        Some(SqlValue::Null) => Ok(None),
         Some(SqlValue::Integer(offset)) => Ok(Some(*offset)),
         Some(other) => Err(DbError(format!("kafka_offsets.last_offset: expected integer, got {other:?}"))),
     }
 }
 
 fn claim(db: &impl Database, p: &Partition<'_>) -> Result<(), DbError> {
-    let rows = run(
-        db,
-        CLAIM_OFFSET,
-        &[
-            SqlValue::Text(p.topic.to_owned()),
-            SqlValue::Integer(p.partition.into()),
-            SqlValue::Integer(p.last),
-            SqlValue::Integer(p.skipped),
-            SqlValue::Integer(p.read),
-        ],
-    )?;
-    if rows.is_empty() {
+    let params = [
+        SqlValue::Text(p.topic.to_owned()),
+        SqlValue::Integer(p.partition.into()),
+        SqlValue::Integer(p.last),
+        SqlValue::Integer(p.skipped),
+        SqlValue::Integer(p.read),
+    ];
+    let claimed = match db.dialect() {
+        Dialect::Postgres => match query(db, CLAIM_OFFSET_POSTGRES, &params)?.first().and_then(|r| r.first()) {
+            Some(SqlValue::Integer(n)) => *n,
+            other => return Err(DbError(format!("claimed count: expected an integer, got {other:?}"))),
+        },
+        Dialect::Sqlite => query(db, CLAIM_OFFSET_SQLITE, &params)?.len() as i64,
+    };
+    if claimed == 0 {
         // Only two consumers of one partition at once can get here; retrying
         // re-reads the offset and skips what the other one applied.
         return Err(DbError(format!(

@@ -53,5 +53,5 @@ pub fn apply_update(db: &impl Database, json: &[u8]) -> Result<Saved, ApplyError
 #[cfg(test)]
 mod testing;
 
-#[cfg(feature = "spin")]
+#[cfg(feature = "spin-postgres")]
 pub mod spin;

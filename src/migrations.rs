@@ -13,6 +13,10 @@
 //!   read and written inside a `BEGIN IMMEDIATE` transaction (the write lock).
 //! - PostgreSQL: a `schema_migrations` table, read and written inside a
 //!   transaction that first takes a transaction-scoped advisory lock.
+//!
+//! Every statement here runs through the port's `execute` (transaction
+//! control, DDL, the bookkeeping INSERTs, the PRAGMAs that set) except the
+//! reads, which each yield exactly one row (spin#3671, see `crate::db`).
 
 use crate::db::{Database, DbError, Dialect, SqlValue};
 use crate::dialect::{in_transaction, prepare_write};
@@ -61,7 +65,8 @@ fn migrate_sqlite(db: &impl Database, wanted: &'static [(&'static str, &'static 
     // inside a transaction; an in-memory database refuses it harmlessly.
     db.execute("PRAGMA journal_mode = WAL", &[])?;
     in_transaction(db, || {
-        let current = integer(db.execute("PRAGMA user_version", &[])?, "PRAGMA user_version")?;
+        // One row always: the header field.
+        let current = integer(db.query("PRAGMA user_version", &[])?, "PRAGMA user_version")?;
         let pending = pending(wanted, current);
         if pending.is_empty() {
             return Ok(());
@@ -76,8 +81,9 @@ fn migrate_sqlite(db: &impl Database, wanted: &'static [(&'static str, &'static 
 fn migrate_postgres(db: &impl Database, wanted: &'static [(&'static str, &'static str)]) -> Result<(), DbError> {
     in_transaction(db, || {
         // Held until COMMIT/ROLLBACK: a concurrent starter waits here, then
-        // finds the migrations applied. (count(*) makes the void result a number.)
-        db.execute(
+        // finds the migrations applied. (count(*) makes the void result a
+        // number; the one row makes it a `query` Spin 4.0.x answers.)
+        db.query(
             &format!("SELECT count(*) FROM (SELECT pg_advisory_xact_lock({POSTGRES_MIGRATION_LOCK})) AS locked"),
             &[],
         )?;
@@ -88,7 +94,8 @@ fn migrate_postgres(db: &impl Database, wanted: &'static [(&'static str, &'stati
                  applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
             &[],
         )?;
-        let rows = db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?;
+        // An aggregate without GROUP BY: exactly one row, also on an empty table.
+        let rows = db.query("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?;
         let current = integer(rows, "schema_migrations")?;
         apply(db, pending(wanted, current))?;
         for (index, (name, _)) in wanted.iter().enumerate().skip(current.max(0) as usize) {

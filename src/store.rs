@@ -9,7 +9,7 @@
 use uuid::Uuid;
 
 use crate::db::{Database, DbError, Dialect, SqlValue};
-use crate::dialect::{prepare_write, run};
+use crate::dialect::{prepare_write, query};
 use crate::migrations::migrate;
 use crate::model::{UserInfo, UserPatch};
 
@@ -27,11 +27,16 @@ pub struct Saved {
     pub outcome: UpsertOutcome,
 }
 
-const SELECT_USER: &str = "SELECT user_id, first_name, last_name, email, phone_number, revision \
-     FROM user_info WHERE user_id = CAST($1 AS TEXT)";
+// Always exactly one row, so that a miss never makes a zero-row `query`
+// (spin#3671, see `crate::db`): the one-row VALUES joined to the user, whose
+// columns are NULL when there is none. user_id is the primary key, so the
+// join matches at most one row.
+const SELECT_USER: &str = "SELECT u.user_id, u.first_name, u.last_name, u.email, u.phone_number, u.revision \
+     FROM (VALUES (1)) AS one LEFT JOIN user_info u ON u.user_id = CAST($1 AS TEXT)";
 
 // Absent fields (NULL parameters) keep the stored value on update and become
 // '' on insert. `revision` = 1 in the RETURNING row means the INSERT branch ran.
+// Always exactly one row: the DO UPDATE has no WHERE, so one branch returns it.
 const UPSERT_USER: &str = "INSERT INTO user_info \
          (user_id, first_name, last_name, email, phone_number, revision) \
      VALUES (CAST($1 AS TEXT), coalesce(CAST($2 AS TEXT), ''), coalesce(CAST($3 AS TEXT), ''), \
@@ -82,15 +87,20 @@ pub fn write_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbErro
 
 /// Looks a user up by id (no migration, no retry).
 pub fn find_user(db: &impl Database, user_id: Uuid) -> Result<Option<UserInfo>, DbError> {
-    let rows = run(db, SELECT_USER, &[SqlValue::Text(user_id.to_string())])?;
-    rows.first().map(|row| user_from_row(row).map(|(u, _)| u)).transpose()
+    let rows = query(db, SELECT_USER, &[SqlValue::Text(user_id.to_string())])?;
+    match rows.first() {
+        // A NULL key: the LEFT JOIN found no user.
+        Some(row) if row.first() == Some(&SqlValue::Null) => Ok(None),
+        Some(row) => user_from_row(row).map(|(u, _)| Some(u)),
+        None => Err(DbError("the user lookup returned no row".into())),
+    }
 }
 
 /// Creates or updates the user named by `patch.user_id`, touching only the
 /// fields the patch carries. One statement.
 pub fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbError> {
     let text = |v: &Option<String>| v.clone().map_or(SqlValue::Null, SqlValue::Text);
-    let rows = run(
+    let rows = query(
         db,
         UPSERT_USER,
         &[

@@ -1,5 +1,6 @@
 //! Kafka-triggered updates, end to end: a real broker, the real `user-kafka`
-//! component in the real host, the real SQLite file the HTTP side reads.
+//! component in the real host, the real SQLite file the HTTP side reads (and
+//! the README example also on a real PostgreSQL).
 
 mod support;
 
@@ -9,26 +10,33 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::json;
 use support::kafka::{consume_all, create_topic, produce};
-use support::{eventually, get, post_json, user_in_db, AppSpec, Host, Protocol};
+use support::{eventually, get, post_json, user_in_db, AppSpec, Host, Protocol, Store};
 
 struct App {
     _dir: tempfile::TempDir,
     spec: AppSpec,
     manifest: std::path::PathBuf,
     state: std::path::PathBuf,
+    store: Store,
 }
 
 impl App {
     fn new(spec: AppSpec) -> App {
+        App::on(spec, Store::Sqlite)
+    }
+
+    fn on(spec: AppSpec, store: Store) -> App {
         create_topic(&spec.topic, 3);
         let dir = tempfile::tempdir().unwrap();
         let manifest = spec.write_manifest(dir.path());
         let state = dir.path().join(".spin");
-        App { _dir: dir, spec, manifest, state }
+        App { _dir: dir, spec, manifest, state, store }
     }
 
     fn start(&self, triggers: &[&str]) -> Host {
-        Host::start(&self.manifest, &self.state, triggers, &[])
+        let env = self.store.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Host::start(&self.manifest, &self.state, triggers, &env)
     }
 
     fn db(&self) -> std::path::PathBuf {
@@ -56,7 +64,16 @@ fn revisions(db: &std::path::Path) -> HashMap<String, i64> {
 
 #[test]
 fn seed_example_message_updates_what_get_returns() {
-    let app = App::new(AppSpec::default());
+    seed_example_message_updates_what_get_returns_on(Store::Sqlite);
+}
+
+#[test]
+fn seed_example_message_updates_what_get_returns_on_postgres() {
+    seed_example_message_updates_what_get_returns_on(Store::postgres());
+}
+
+fn seed_example_message_updates_what_get_returns_on(store: Store) {
+    let app = App::on(AppSpec::default(), store);
     let host = app.start(&["http", "kafka"]);
     let id = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
     let created = post_json(&host.base_url, &json!({"user_id": id, "first_name": "John", "last_name": "Doe",

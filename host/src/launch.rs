@@ -18,7 +18,7 @@ use crate::http_trigger::{HttpTrigger, Route};
 use crate::instance::ComponentContext;
 use crate::logs::ComponentLogs;
 use crate::outbound::AllowedHosts;
-use crate::postgres::Pools;
+use crate::postgres::{Pools, ZeroRowQueries};
 use crate::monitoring::{Health, Metrics, TriggerObserver};
 use crate::sqlite::Databases;
 use crate::state::{self, RuntimeConfig};
@@ -99,7 +99,7 @@ impl Launch {
         )?;
         let variables = Arc::new(Variables::resolve(&self.app.variables, &flags.variables, environment)?);
         let log_dir = log_dir(flags, &runtime_config, state_dir.as_deref(), &cwd);
-        let postgres = Arc::new(Pools::default());
+        let postgres = Arc::new(Pools::new(ZeroRowQueries::from_env()?));
 
         let runtime = Runtime::new(&EngineOptions {
             disable_pooling: flags.disable_pooling,

@@ -6,13 +6,20 @@
 //! against the system roots, `SSL_CERT_FILE` honoured); a query returning no
 //! rows reports no columns, as Spin infers columns from the first row.
 //!
+//! Kinder than Spin 4.0.0-4.0.2, which never answer a `query` whose statement
+//! yields no rows (spin#3671), this host answers it; so that a component
+//! relying on that is caught before it meets those Spin versions, such a call
+//! is flagged as `TRIGGER_KAFKA_ZERO_ROW_QUERY` says (see [`ZeroRowQueries`]):
+//! the test harness sets `error`, a user's run warns.
+//!
 //! As in Spin, connections come from a pool per connection string, shared by
 //! every instance of every component in this process. Beyond Spin, each
 //! pooled connection keeps its prepared statements, so a repeated statement
 //! costs one round trip; and a connection given back mid-transaction is
 //! rolled back (or discarded) before another instance can get it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
@@ -79,19 +86,98 @@ pub struct RowSet {
     pub rows: Vec<Vec<Value>>,
 }
 
+/// The environment variable choosing what a zero-row `query` does.
+pub const ZERO_ROW_QUERY_VARIABLE: &str = "TRIGGER_KAFKA_ZERO_ROW_QUERY";
+
+/// What this host does when a `query` yields no rows, which Spin 4.0.0-4.0.2
+/// never answer (spin#3671; SpinKube's shims from v0.25 embed Spin 4.0.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroRowQueries {
+    /// Answer it, as Spin 3.x and 4.0.3+ do.
+    Allow,
+    /// Answer it, and warn once per statement text (the default: a running
+    /// deployment keeps working, its operator learns what will hang).
+    Warn,
+    /// Fail the call with an error naming spin#3671, and say so on stderr
+    /// (tests: the request fails, and the harness fails the test).
+    Error,
+}
+
+impl ZeroRowQueries {
+    /// From `TRIGGER_KAFKA_ZERO_ROW_QUERY` (`allow`, `warn`, `error`); unset or empty: warn.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::parse(std::env::var(ZERO_ROW_QUERY_VARIABLE).ok().as_deref())
+    }
+
+    fn parse(value: Option<&str>) -> anyhow::Result<Self> {
+        match value.map(str::trim) {
+            None | Some("") | Some("warn") => Ok(ZeroRowQueries::Warn),
+            Some("allow") => Ok(ZeroRowQueries::Allow),
+            Some("error") => Ok(ZeroRowQueries::Error),
+            Some(other) => anyhow::bail!("{ZERO_ROW_QUERY_VARIABLE}={other:?}: expected allow, warn or error"),
+        }
+    }
+}
+
+/// The statements already warned about, so a hot one warns once (bounded:
+/// past the limit, warnings stop rather than memory growing).
+const WARNED_LIMIT: usize = 1024;
+
+struct ZeroRowCheck {
+    mode: ZeroRowQueries,
+    warned: Mutex<HashSet<String>>,
+}
+
+impl ZeroRowCheck {
+    /// Called for a `query` that yielded no rows; an error fails the call.
+    fn report(&self, statement: &str) -> Result<(), Error> {
+        let message = || {
+            format!(
+                "spin#3671: a spin:postgres `query` returned zero rows; Spin 4.0.0-4.0.2 never answer such a call \
+                 (the component hangs). Run statements without rows through `execute`, and write lookups that \
+                 may match nothing to return one row. Statement: {}",
+                statement.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        };
+        match self.mode {
+            ZeroRowQueries::Allow => Ok(()),
+            ZeroRowQueries::Warn => {
+                let mut warned = self.warned.lock();
+                if warned.len() < WARNED_LIMIT && warned.insert(statement.to_owned()) {
+                    tracing::warn!("{}", message());
+                }
+                Ok(())
+            }
+            ZeroRowQueries::Error => {
+                let message = message();
+                // On stderr whatever RUST_LOG says: the test harness looks for it.
+                eprintln!("trigger-kafka: error: {message}");
+                Err(Error::QueryFailed(message))
+            }
+        }
+    }
+}
+
 /// Every pool of this process, by connection string.
-#[derive(Default)]
 pub struct Pools {
     by_address: Mutex<HashMap<String, Pool>>,
+    zero_rows: Arc<ZeroRowCheck>,
 }
 
 impl Pools {
+    pub fn new(zero_row_queries: ZeroRowQueries) -> Self {
+        Pools {
+            by_address: Mutex::default(),
+            zero_rows: Arc::new(ZeroRowCheck { mode: zero_row_queries, warned: Mutex::default() }),
+        }
+    }
+
     /// `open` of the interface, for a component allowed `allowed`.
     pub async fn open(&self, address: &str, allowed: &AllowedHosts) -> Result<Connection, Error> {
         ensure_allowed(address, allowed)?;
         let pool = self.pool(address)?;
         let client = pool.get().await.map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
-        Ok(Connection { client: Some(client), in_transaction: false })
+        Ok(Connection { client: Some(client), in_transaction: false, zero_rows: self.zero_rows.clone() })
     }
 
     fn pool(&self, address: &str) -> Result<Pool, Error> {
@@ -157,12 +243,16 @@ pub struct Connection {
     /// Whether the guest began a transaction it has not ended (tracked from
     /// the statements, as tokio-postgres does not expose the server's status).
     in_transaction: bool,
+    zero_rows: Arc<ZeroRowCheck>,
 }
 
 impl Connection {
     pub async fn query(&mut self, statement: &str, params: Vec<Value>) -> Result<RowSet, Error> {
         let params = to_sql(params).map_err(Error::BadParameter)?;
         let Outcome::Rows(rows) = self.run(statement, &params, true).await? else { unreachable!() };
+        if rows.is_empty() {
+            self.zero_rows.report(statement)?;
+        }
         // Spin reports the columns of the first row: none when no rows.
         let columns = rows
             .first()
@@ -364,6 +454,23 @@ mod tests {
         assert!(!transaction_state_after("commit;", true));
         assert!(!transaction_state_after("ROLLBACK", true));
         assert!(!transaction_state_after("SELECT 1", false));
+    }
+
+    #[test]
+    fn zero_row_query_modes() {
+        assert_eq!(ZeroRowQueries::parse(None).unwrap(), ZeroRowQueries::Warn, "a user's run keeps working");
+        assert_eq!(ZeroRowQueries::parse(Some("error")).unwrap(), ZeroRowQueries::Error);
+        assert_eq!(ZeroRowQueries::parse(Some("allow")).unwrap(), ZeroRowQueries::Allow);
+        assert!(ZeroRowQueries::parse(Some("strict")).unwrap_err().to_string().contains("TRIGGER_KAFKA_ZERO_ROW_QUERY"));
+        let check = |mode| ZeroRowCheck { mode, warned: Mutex::default() };
+        let Err(Error::QueryFailed(message)) = check(ZeroRowQueries::Error).report("SELECT 1\n  WHERE false") else {
+            panic!("error mode fails the call")
+        };
+        assert!(message.contains("spin#3671") && message.ends_with("Statement: SELECT 1 WHERE false"), "{message}");
+        let warn = check(ZeroRowQueries::Warn);
+        assert_eq!(warn.report("BEGIN"), Ok(()));
+        assert_eq!(warn.report("BEGIN"), Ok(()));
+        assert_eq!(warn.warned.lock().len(), 1, "one warning per statement");
     }
 
     #[test]

@@ -3,11 +3,15 @@
 //! components use to pick their store at deploy time: the `database_url`
 //! variable. Empty (the default): Spin's SQLite database `default`.
 //! `postgres://…` (or `postgresql://…`): that PostgreSQL database.
+//! Without the `spin-sqlite` feature the SQLite store is not compiled in (nor
+//! its host interface imported), and an empty `database_url` is an error.
 
 mod postgres;
+#[cfg(feature = "spin-sqlite")]
 mod sqlite;
 
 pub use postgres::SpinPostgres;
+#[cfg(feature = "spin-sqlite")]
 pub use sqlite::SpinSqlite;
 
 use crate::db::{Database, DbError, Dialect, SqlValue};
@@ -16,10 +20,12 @@ use crate::db::{Database, DbError, Dialect, SqlValue};
 pub const DATABASE_URL_VARIABLE: &str = "database_url";
 
 /// The SQLite database label the components are granted in spin.toml.
+#[cfg(feature = "spin-sqlite")]
 pub const SQLITE_LABEL: &str = "default";
 
 /// The store a component works on.
 pub enum Store {
+    #[cfg(feature = "spin-sqlite")]
     Sqlite(SpinSqlite),
     Postgres(SpinPostgres),
 }
@@ -38,8 +44,12 @@ impl Store {
         };
         let url = url.trim();
         if url.is_empty() {
-            SpinSqlite::open(SQLITE_LABEL).map(Store::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "spin-sqlite")]
+            return SpinSqlite::open(SQLITE_LABEL).map(Store::Sqlite);
+            #[cfg(not(feature = "spin-sqlite"))]
+            return Err(DbError("database_url is empty, and this build has no SQLite store: set it to a postgres:// URL".into()));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             SpinPostgres::open(url).map(Store::Postgres)
         } else {
             // Never echo the value: it may hold a password.
@@ -51,15 +61,25 @@ impl Store {
 impl Database for Store {
     fn dialect(&self) -> Dialect {
         match self {
+            #[cfg(feature = "spin-sqlite")]
             Store::Sqlite(db) => db.dialect(),
             Store::Postgres(db) => db.dialect(),
         }
     }
 
-    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
         match self {
+            #[cfg(feature = "spin-sqlite")]
             Store::Sqlite(db) => db.execute(sql, params),
             Store::Postgres(db) => db.execute(sql, params),
+        }
+    }
+
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+        match self {
+            #[cfg(feature = "spin-sqlite")]
+            Store::Sqlite(db) => db.query(sql, params),
+            Store::Postgres(db) => db.query(sql, params),
         }
     }
 }

@@ -22,18 +22,14 @@ impl Database for SpinPostgres {
         Dialect::Postgres
     }
 
-    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
-        let params: Vec<ParameterValue> = params
-            .iter()
-            .map(|p| match p {
-                SqlValue::Null => ParameterValue::DbNull,
-                SqlValue::Integer(i) => ParameterValue::Int64(*i),
-                SqlValue::Text(s) => ParameterValue::Str(s.clone()),
-            })
-            .collect();
-        // `query` for every statement: it also runs statements without rows
-        // (BEGIN, DDL, an INSERT without RETURNING) and then returns none.
-        let result = self.0.query(sql, &params).map_err(|e| DbError(describe(&e)))?;
+    // `execute` for every statement without rows: Spin 4.0.0-4.0.2 never
+    // answer a `query` that yields none (spin#3671, see `crate::db`).
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
+        self.0.execute(sql, &parameters(params)).map(drop).map_err(|e| DbError(describe(&e)))
+    }
+
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+        let result = self.0.query(sql, &parameters(params)).map_err(|e| DbError(describe(&e)))?;
         Ok(result
             .rows
             .into_iter()
@@ -51,6 +47,17 @@ impl Database for SpinPostgres {
             })
             .collect())
     }
+}
+
+fn parameters(params: &[SqlValue]) -> Vec<ParameterValue> {
+    params
+        .iter()
+        .map(|p| match p {
+            SqlValue::Null => ParameterValue::DbNull,
+            SqlValue::Integer(i) => ParameterValue::Int64(*i),
+            SqlValue::Text(s) => ParameterValue::Str(s.clone()),
+        })
+        .collect()
 }
 
 fn describe(e: &Error) -> String {

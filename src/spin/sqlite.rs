@@ -20,7 +20,19 @@ impl Database for SpinSqlite {
         Dialect::Sqlite
     }
 
-    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+    // Spin's SQLite interface has one call for both kinds, which returns
+    // whatever rows there are (none is fine).
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
+        self.run(sql, params).map(drop)
+    }
+
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+        self.run(sql, params)
+    }
+}
+
+impl SpinSqlite {
+    fn run(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
         let params: Vec<Value> = params
             .iter()
             .map(|p| match p {

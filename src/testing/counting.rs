@@ -31,8 +31,13 @@ impl<D: Database> Database for Counting<D> {
         self.inner.dialect()
     }
 
-    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
         self.statements.borrow_mut().push(sql.to_owned());
         self.inner.execute(sql, params)
+    }
+
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+        self.statements.borrow_mut().push(sql.to_owned());
+        self.inner.query(sql, params)
     }
 }

@@ -13,7 +13,7 @@ fn id(n: u128) -> uuid::Uuid {
 }
 
 fn one_integer(db: &impl Database, sql: &str) -> i64 {
-    match db.execute(sql, &[]).unwrap().first().and_then(|r| r.first()) {
+    match db.query(sql, &[]).unwrap().first().and_then(|r| r.first()) {
         Some(SqlValue::Integer(n)) => *n,
         other => panic!("{sql}: {other:?}"),
     }
@@ -58,7 +58,7 @@ pub fn older_schema_migrates_when_kafka_needs_it<D: Database>(connect: &(dyn Fn(
     let db = connect();
     crate::migrations::migrate_to(&db, 1).unwrap();
     apply_update(&db, body(1, "first_name", "Ann").as_bytes()).unwrap();
-    assert!(db.execute("SELECT count(*) FROM kafka_offsets", &[]).unwrap_err().is_schema_behind());
+    assert!(db.query("SELECT count(*) FROM kafka_offsets", &[]).unwrap_err().is_schema_behind());
     let value = body(1, "last_name", "Lee");
     let applied = apply_records(&db, &[record(0, &value)]).unwrap();
     assert_eq!(applied, Applied { applied: 1, skipped: 0 });

@@ -9,7 +9,12 @@ impl Database for rusqlite::Connection {
         Dialect::Sqlite
     }
 
-    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
+        // As Spin's SQLite `execute`: the statement runs, its rows (a PRAGMA's) are dropped.
+        self.query(sql, params).map(drop)
+    }
+
+    fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
         use rusqlite::types::{Value, ValueRef};
         let err = |e: rusqlite::Error| DbError(e.to_string());
         let mut stmt = self.prepare_cached(sql).map_err(err)?;

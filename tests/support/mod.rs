@@ -2,6 +2,11 @@
 //! starts the host as a real process on a free port against a real SQLite file
 //! or a real PostgreSQL, talks HTTP over real sockets, and reaches the real
 //! test broker.
+//!
+//! The runtime under test is the project's host, or, with `TEST_SPIN` naming
+//! a `spin` binary (what `scripts/test-spin` sets), real `spin up` running
+//! Spin's own HTTP trigger and the installed `trigger-kafka` plugin: the same
+//! tests then check the app on Spin ([`Launcher`]).
 #![allow(dead_code)]
 
 pub mod group;
@@ -22,6 +27,30 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// What runs the app in [`Host::start`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Launcher {
+    /// This project's `trigger-kafka`, in manifest mode.
+    Host,
+    /// `<spin> up`: Spin's HTTP trigger, and the `trigger-kafka` plugin
+    /// installed in that Spin (`scripts/test-spin` installs it).
+    Spin(PathBuf),
+}
+
+impl Launcher {
+    /// `TEST_SPIN=/path/to/spin` picks real Spin; otherwise the host.
+    pub fn current() -> Launcher {
+        match std::env::var_os("TEST_SPIN") {
+            Some(spin) if !spin.is_empty() => Launcher::Spin(PathBuf::from(spin)),
+            _ => Launcher::Host,
+        }
+    }
+
+    pub fn is_spin() -> bool {
+        matches!(Launcher::current(), Launcher::Spin(_))
+    }
+}
+
 /// Builds the wasm components and the host, once per test binary (a no-op
 /// when they are up to date, so `cargo test` alone is enough).
 pub fn ensure_built() {
@@ -32,7 +61,9 @@ pub fn ensure_built() {
             let status = Command::new(cargo).args(args).current_dir(root()).status().expect("run cargo");
             assert!(status.success(), "cargo {args:?} failed");
         };
-        run(&["build", "--target", "wasm32-wasip2", "--release", "-p", "user-http", "-p", "user-kafka"]);
+        if std::env::var_os("TEST_COMPONENTS_DIR").is_none() {
+            run(&["build", "--target", "wasm32-wasip2", "--release", "-p", "user-http", "-p", "user-kafka", "-p", "pg-query-guest"]);
+        }
         run(&["build", "-p", "trigger-kafka"]);
     });
 }
@@ -42,8 +73,15 @@ pub fn host_binary() -> PathBuf {
     target.join("debug/trigger-kafka")
 }
 
+/// A built component. `TEST_COMPONENTS_DIR=<dir>` runs the tests on the
+/// `.wasm` files there instead (e.g. an older build, to show what a test
+/// catches in it); nothing is built for them then.
 pub fn wasm(name: &str) -> PathBuf {
-    root().join("target/wasm32-wasip2/release").join(format!("{name}.wasm"))
+    let dir = match std::env::var_os("TEST_COMPONENTS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => root().join("target/wasm32-wasip2/release"),
+    };
+    dir.join(format!("{name}.wasm"))
 }
 
 pub fn free_port() -> u16 {
@@ -229,17 +267,24 @@ pub struct Host {
 }
 
 impl Host {
-    /// Starts the host on `manifest` with state in `state_dir`, running the
+    /// Starts the app of `manifest` with state in `state_dir`, running the
     /// given trigger types; waits until HTTP serves (when http is among them).
+    /// Runs in this project's host, or in real `spin up` (see [`Launcher`]).
     pub fn start(manifest: &Path, state_dir: &Path, triggers: &[&str], env: &[(&str, &str)]) -> Host {
         ensure_built();
         let port = free_port();
-        let mut cmd = Command::new(host_binary());
-        cmd.arg("-f").arg(manifest).arg("--listen").arg(format!("127.0.0.1:{port}"));
-        cmd.arg("--state-dir").arg(state_dir);
-        for t in triggers {
-            cmd.arg("--trigger").arg(t);
-        }
+        let mut cmd = match Launcher::current() {
+            Launcher::Host => {
+                let mut cmd = Command::new(host_binary());
+                cmd.arg("-f").arg(manifest).arg("--listen").arg(format!("127.0.0.1:{port}"));
+                cmd.arg("--state-dir").arg(state_dir);
+                for t in triggers {
+                    cmd.arg("--trigger").arg(t);
+                }
+                cmd
+            }
+            Launcher::Spin(spin) => spin_up(&spin, manifest, state_dir, triggers, port),
+        };
         cmd.env("SPIN_VARIABLE_KAFKA_BROKERS", kafka::brokers());
         cmd.env("RUST_LOG", "info");
         for (k, v) in env {
@@ -265,6 +310,11 @@ impl Host {
         self.process.exited()
     }
 
+    /// For a test that provokes zero-row query reports on purpose (see `process`).
+    pub fn expect_zero_row_query_reports(&mut self) {
+        self.process.expect_zero_row_query_reports();
+    }
+
     /// Everything printed so far (both streams).
     pub fn drain_output(&mut self) -> String {
         self.process.output()
@@ -279,6 +329,34 @@ impl Host {
     pub fn kill(mut self) {
         self.process.kill();
     }
+}
+
+/// `spin up` for the given trigger types of `manifest`. Spin has no trigger
+/// filter, but runs only the components named with `-c` (and so only their
+/// triggers): the components of the wanted types' `[[trigger.<type>]]`
+/// tables. `--listen` goes only to an app with HTTP: in an app with a single
+/// trigger type, Spin forwards every flag to that trigger.
+fn spin_up(spin: &Path, manifest: &Path, state_dir: &Path, triggers: &[&str], port: u16) -> Command {
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+    let all_types: Vec<&String> = doc.get("trigger").and_then(|t| t.as_table()).map(|t| t.keys().collect()).unwrap_or_default();
+    let mut cmd = Command::new(spin);
+    cmd.arg("up").arg("-f").arg(manifest);
+    if !all_types.iter().all(|t| triggers.contains(&t.as_str())) {
+        for t in triggers {
+            let tables = doc["trigger"].get(*t).and_then(|v| v.as_array()).unwrap_or_else(|| panic!("no [[trigger.{t}]]"));
+            for table in tables {
+                cmd.arg("-c").arg(table["component"].as_str().expect("a trigger names its component"));
+            }
+        }
+    }
+    if triggers.contains(&"http") {
+        cmd.arg("--listen").arg(format!("127.0.0.1:{port}"));
+    }
+    cmd.arg("--state-dir").arg(state_dir);
+    // Beside the manifest, as a user runs it (Spin resolves nothing else against it).
+    cmd.current_dir(manifest.parent().unwrap());
+    cmd
 }
 
 /// An HTTP client that reports every status instead of failing on 4xx/5xx.

@@ -1,6 +1,11 @@
 //! A real `trigger-kafka` (or any) child process with its output collected
 //! line by line, for every integration test: waiting for a line, signalling
 //! it as Spin or Kubernetes would, and killing it when the test ends.
+//!
+//! Every process runs with `TRIGGER_KAFKA_ZERO_ROW_QUERY=error`, so the host
+//! fails a PostgreSQL `query` that yields no rows (Spin 4.0.0-4.0.2 would hang
+//! on it, spin#3671) and says so; a process whose output names spin#3671
+//! fails the test when it is dropped, however the component handled the error.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -14,20 +19,37 @@ pub enum Stream {
     Either,
 }
 
+/// What the host prints (and errs with) for a zero-row `query`.
+pub const ZERO_ROW_QUERY_MARK: &str = "spin#3671";
+
 pub struct Process {
     child: Child,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    /// Whether a zero-row query report is what the test wants to see.
+    zero_row_reports_expected: bool,
 }
 
 impl Process {
-    /// Spawns `cmd` with stdout and stderr piped and collected; stdin is closed.
+    /// Spawns `cmd` with stdout and stderr piped and collected; stdin is
+    /// closed. It leads a process group of its own, so that a kill reaches
+    /// what it started (`spin up` runs each trigger as a child process).
     pub fn spawn(cmd: &mut Command) -> Process {
+        use std::os::unix::process::CommandExt;
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if !cmd.get_envs().any(|(k, _)| k == std::ffi::OsStr::new("TRIGGER_KAFKA_ZERO_ROW_QUERY")) {
+            cmd.env("TRIGGER_KAFKA_ZERO_ROW_QUERY", "error");
+        }
+        cmd.process_group(0);
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let stdout = collect(child.stdout.take().unwrap(), tee(child.id(), "stdout"));
         let stderr = collect(child.stderr.take().unwrap(), tee(child.id(), "stderr"));
-        Process { child, stdout, stderr }
+        Process { child, stdout, stderr, zero_row_reports_expected: false }
+    }
+
+    /// For a test that provokes zero-row query reports on purpose.
+    pub fn expect_zero_row_query_reports(&mut self) {
+        self.zero_row_reports_expected = true;
     }
 
     pub fn id(&self) -> u32 {
@@ -101,8 +123,12 @@ impl Process {
         self.wait_exit(timeout)
     }
 
-    /// SIGKILL: a crash.
+    /// SIGKILL to the whole process group: a crash of everything it runs.
     pub fn kill(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            // The group's id is the leader's pid (`process_group(0)`).
+            unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -112,6 +138,25 @@ impl Drop for Process {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
             self.kill();
+        }
+        if self.zero_row_reports_expected {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100)); // let the readers drain
+        let output = self.output();
+        let reports: Vec<&str> = output.lines().filter(|l| l.contains(ZERO_ROW_QUERY_MARK)).collect();
+        if reports.is_empty() {
+            return;
+        }
+        let message = format!(
+            "the process reported {} zero-row PostgreSQL `query` call(s), which hang on Spin 4.0.0-4.0.2:\n{}",
+            reports.len(),
+            reports.join("\n")
+        );
+        if std::thread::panicking() {
+            eprintln!("{message}"); // the test fails already; say why too
+        } else {
+            panic!("{message}");
         }
     }
 }

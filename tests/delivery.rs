@@ -11,7 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde_json::json;
 use support::kafka::{brokers, create_topic, produce};
-use support::{ensure_built, eventually, free_port, get, host_binary, user_in_db, AppSpec, Host, Reply};
+use support::{ensure_built, eventually, free_port, get, host_binary, user_in_db, AppSpec, Host, Protocol, Reply};
 
 fn keyed(user_id: &str, body: serde_json::Value) -> (Option<String>, Vec<u8>) {
     (Some(user_id.to_owned()), body.to_string().into_bytes())
@@ -98,9 +98,9 @@ fn a_minute_long_database_lock_dead_letters_nothing_and_keeps_partition_order() 
 
 // /healthz answers as soon as the process runs; /readyz only once the consumer is a
 // member of its group; /metrics counts what the component applied.
-#[test]
-fn readyz_turns_ready_and_metrics_count_applied_records() {
-    let spec = AppSpec::default();
+crate::under_both_protocols!(readyz_turns_ready_and_metrics_count_applied_records);
+fn readyz_turns_ready_and_metrics_count_applied_records(protocol: Protocol) {
+    let spec = AppSpec { protocol, ..AppSpec::default() };
     create_topic(&spec.topic, 3);
     let dir = tempfile::tempdir().unwrap();
     let manifest = spec.write_manifest(dir.path());

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::kafka::{create_topic, produce};
-use support::{eventually, get, post_json, AppSpec, Host};
+use support::{eventually, get, post_json, AppSpec, Host, Protocol};
 
 struct App {
     _dir: tempfile::TempDir,
@@ -24,10 +24,12 @@ impl App {
     /// One partition, and a trigger that never commits offsets by itself
     /// (auto-commit every 10 minutes): everything it applies is redelivered
     /// after a `kill -9`. A short session timeout lets the restarted trigger
-    /// take the partition over from the killed one quickly.
-    fn new() -> App {
+    /// take the partition over from the killed one quickly (the client's
+    /// under the classic protocol; under KIP-848 the test broker's 10 s).
+    fn new(protocol: Protocol) -> App {
         let spec = AppSpec {
-            kafka_client: "\"auto.commit.interval.ms\" = 600000\n\"session.timeout.ms\" = 6000\n".into(),
+            protocol,
+            kafka_client: format!("\"auto.commit.interval.ms\" = 600000\n{}", protocol.session_timeout(6000)),
             ..AppSpec::default()
         };
         create_topic(&spec.topic, 1);
@@ -75,8 +77,8 @@ fn new_user() -> String {
 /// Applies `records` (one call: the single path for one record, the batch path
 /// for several fetched together), overwrites the first user over HTTP, kills
 /// the trigger before it commits, restarts it, and checks the redelivery.
-fn redelivery_after_kill_keeps_the_newer_http_write(records_first: bool, count: usize) {
-    let app = App::new();
+fn redelivery_after_kill_keeps_the_newer_http_write(protocol: Protocol, records_first: bool, count: usize) {
+    let app = App::new(protocol);
     let users: Vec<String> = (0..count).map(|_| new_user()).collect();
     let records: Vec<_> = users.iter().map(|u| json!({"user_id": u, "first_name": "from kafka"})).collect();
     // Fetched together when produced before the trigger starts: one batch.
@@ -122,22 +124,25 @@ fn redelivery_after_kill_keeps_the_newer_http_write(records_first: bool, count: 
     assert_eq!(logged, count, "the skips are logged:\n{log}");
 }
 
-#[test]
-fn single_record_redelivered_after_kill_does_not_overwrite_a_newer_write() {
-    redelivery_after_kill_keeps_the_newer_http_write(false, 1);
+crate::under_both_protocols!(
+    single_record_redelivered_after_kill_does_not_overwrite_a_newer_write,
+    batch_redelivered_after_kill_does_not_overwrite_a_newer_write,
+    deleting_the_bookkeeping_replays_the_topic_on_purpose,
+);
+
+fn single_record_redelivered_after_kill_does_not_overwrite_a_newer_write(protocol: Protocol) {
+    redelivery_after_kill_keeps_the_newer_http_write(protocol, false, 1);
 }
 
-#[test]
-fn batch_redelivered_after_kill_does_not_overwrite_a_newer_write() {
-    redelivery_after_kill_keeps_the_newer_http_write(true, 5);
+fn batch_redelivered_after_kill_does_not_overwrite_a_newer_write(protocol: Protocol) {
+    redelivery_after_kill_keeps_the_newer_http_write(protocol, true, 5);
 }
 
-#[test]
-fn deleting_the_bookkeeping_replays_the_topic_on_purpose() {
+fn deleting_the_bookkeeping_replays_the_topic_on_purpose(protocol: Protocol) {
     // What an operator does to reprocess: stop the trigger, reset the group's
     // offsets to earliest (here: a new consumer group, which starts there), and
     // delete the topic's rows from kafka_offsets (the README's statement).
-    let app = App::new();
+    let app = App::new(protocol);
     let user = new_user();
     app.send(&[json!({"user_id": user, "first_name": "v1"}), json!({"user_id": user, "last_name": "v2"})]);
     let host = app.start();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::json;
 use support::kafka::{consume_all, create_topic, produce};
-use support::{eventually, get, post_json, user_in_db, AppSpec, Host, Store};
+use support::{eventually, get, post_json, user_in_db, AppSpec, Host, Protocol, Store};
 
 struct App {
     _dir: tempfile::TempDir,
@@ -50,6 +50,16 @@ impl App {
 
 fn keyed(user_id: &str, body: serde_json::Value) -> (Option<String>, Vec<u8>) {
     (Some(user_id.to_owned()), body.to_string().into_bytes())
+}
+
+/// Every user's revision: how many upserts it has seen.
+fn revisions(db: &std::path::Path) -> HashMap<String, i64> {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return HashMap::new();
+    };
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let Ok(mut statement) = conn.prepare("SELECT user_id, revision FROM user_info") else { return HashMap::new() };
+    statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
 }
 
 #[test]
@@ -145,9 +155,9 @@ fn poison_messages_are_dead_lettered_and_never_stall_a_partition() {
     drop(host);
 }
 
-#[test]
-fn sigterm_and_kill_mid_stream_lose_nothing() {
-    let app = App::new(AppSpec::default());
+crate::under_both_protocols!(sigterm_and_kill_mid_stream_lose_nothing);
+fn sigterm_and_kill_mid_stream_lose_nothing(protocol: Protocol) {
+    let app = App::new(AppSpec { protocol, ..AppSpec::default() });
     let users: Vec<String> = (0..600).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let records: Vec<_> = users.iter().map(|u| keyed(u, json!({"user_id": u, "email": "a@example.com"}))).collect();
     let count = |app: &App| -> usize {
@@ -169,6 +179,8 @@ fn sigterm_and_kill_mid_stream_lose_nothing() {
     let host = app.start(&["kafka"]);
     eventually("every record applied", Duration::from_secs(90), || count(&app) == users.len());
     drop(host);
+    // Each once: the records redelivered after the kill were skipped.
+    assert_eq!(revisions(&app.db()).values().filter(|r| **r != 1).count(), 0);
     // Nothing was dead-lettered on the way.
     assert!(consume_all(&app.spec.dead_letter_topic, 1, Duration::from_secs(3)).is_empty());
 }
@@ -222,38 +234,88 @@ fn concurrent_http_and_kafka_writers_share_the_database() {
     assert!(consume_all(&app.spec.dead_letter_topic, 1, Duration::from_secs(3)).is_empty(), "nothing dead-lettered");
 }
 
+// The whole broker goes away for 30 s while records are still being produced,
+// then comes back with its data: the trigger rides it out in the same process,
+// says it is not ready meanwhile, and applies every record exactly once.
+// Once per protocol (one broker of the test's own, so one after the other); the
+// consumer-protocol run loses the broker to a crash, the classic run to a clean stop.
 #[test]
-fn broker_killed_and_restarted_mid_stream() {
-    use support::kafka::{broker_script, produce_to};
-    // A broker of this test's own: killing the shared one would disturb the others.
+fn the_broker_down_for_30_s_mid_stream_loses_and_repeats_nothing() {
+    use support::kafka::{broker_script, produce_to, test_port};
+    // A broker of this test's own: stopping the shared one would disturb the others.
     // Three above the shared broker's port, so parallel suites on other ports do not meet.
-    let port = std::env::var("TEST_KAFKA_PORT").ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(support::kafka::TEST_PORT) + 3;
-    let port = port.to_string();
+    let port = (test_port() + 3).to_string();
     let port = port.as_str();
     let brokers = format!("127.0.0.1:{port}");
     broker_script(&["reset", port]);
+    let _broker = support::kafka::OwnBrokers(vec![port.to_owned()]);
     broker_script(&["start", port]);
-    let spec = AppSpec::default();
-    broker_script(&["create-topic", &spec.topic, "3", port]);
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = spec.write_manifest(dir.path());
-    let state = dir.path().join(".spin");
-    let db = state.join("sqlite_db.db");
-    let users: Vec<String> = (0..400).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    let records: Vec<_> = users.iter().map(|u| keyed(u, json!({"user_id": u, "phone_number": "555 0100"}))).collect();
-    let applied = |n: usize| users[..n].iter().all(|u| user_in_db(&db, u).is_some());
+    for (protocol, how) in [(Protocol::Consumer, "kill"), (Protocol::Classic, "stop")] {
+        let spec = AppSpec { protocol, ..AppSpec::default() };
+        broker_script(&["create-topic", &spec.topic, "3", port]);
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = spec.write_manifest(dir.path());
+        let state = dir.path().join(".spin");
+        let db = state.join("sqlite_db.db");
+        const ROUNDS: usize = 5;
+        let users: Vec<String> = (0..200).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let records: Vec<_> = (0..ROUNDS)
+            .flat_map(|r| users.iter().map(move |u| keyed(u, json!({"user_id": u, "phone_number": format!("555 010{r}")}))))
+            .collect();
+        let metrics = support::free_port();
+        let listen = format!("127.0.0.1:{metrics}");
+        let readyz = || support::get(&format!("http://{listen}"), "/readyz");
+        let mut host = Host::start(
+            &manifest,
+            &state,
+            &["kafka"],
+            &[("SPIN_VARIABLE_KAFKA_BROKERS", brokers.as_str()), ("TRIGGER_KAFKA_METRICS_LISTEN", listen.as_str())],
+        );
+        eventually("/readyz ready", Duration::from_secs(60), || readyz().status == 200);
 
-    produce_to(&brokers, &spec.topic, &records[..200]);
-    let mut host = Host::start(&manifest, &state, &["kafka"], &[("SPIN_VARIABLE_KAFKA_BROKERS", brokers.as_str())]);
-    eventually("the first half", Duration::from_secs(60), || applied(200));
-
-    broker_script(&["kill", port]); // a crash: SIGKILL
-    host.wait_for_output("Kafka brokers unreachable", Duration::from_secs(60)); // and says so
-    std::thread::sleep(Duration::from_secs(2));
-    broker_script(&["start", port]);
-    produce_to(&brokers, &spec.topic, &records[200..]);
-    eventually("every record after the broker came back", Duration::from_secs(120), || applied(users.len()));
-    let status = host.terminate();
-    broker_script(&["reset", port]);
-    assert!(status.success(), "{status:?}");
+        // Produced in paced chunks from a thread, so the broker goes while records
+        // are still arriving; the producer waits for it to come back.
+        let stream = {
+            let (brokers, topic, records) = (brokers.clone(), spec.topic.clone(), records.clone());
+            std::thread::spawn(move || {
+                for chunk in records.chunks(50) {
+                    produce_to(&brokers, &topic, chunk);
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            })
+        };
+        eventually("a first part applied", Duration::from_secs(60), || revisions(&db).len() >= 100);
+        broker_script(&[how, port]);
+        let down = std::time::Instant::now();
+        let mut during = Vec::new();
+        while down.elapsed() < Duration::from_secs(30) {
+            let reply = readyz();
+            during.push((reply.status, reply.body));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert!(!stream.is_finished(), "the stream ended before the broker came back");
+        broker_script(&["start", port]);
+        // Ready again, and every record applied once, the last one last.
+        eventually("/readyz ready again", Duration::from_secs(120), || readyz().status == 200);
+        stream.join().unwrap();
+        eventually("every record", Duration::from_secs(120), || {
+            let have = revisions(&db);
+            users.iter().all(|u| have.get(u) == Some(&(ROUNDS as i64)))
+        });
+        for user in &users {
+            let row = user_in_db(&db, user).unwrap();
+            assert_eq!(row["phone_number"], format!("555 010{}", ROUNDS - 1), "{protocol:?}: {user}'s last record");
+        }
+        let unready: Vec<&(u16, String)> = during.iter().filter(|(status, _)| *status == 503).collect();
+        assert!(
+            unready.iter().any(|(_, body)| body.contains("brokers do not answer")),
+            "{protocol:?}: /readyz during the outage: {during:?}"
+        );
+        assert!(!host.exited(), "{protocol:?}: the trigger exited");
+        let output = host.drain_output();
+        assert!(output.contains("Kafka brokers unreachable"), "{protocol:?}: the outage was not logged:\n{output}");
+        assert_eq!(output.matches("kafka consumer started").count(), 1, "{protocol:?}: the consumer restarted:\n{output}");
+        let status = host.terminate();
+        assert!(status.success(), "{protocol:?}: {status:?}");
+    }
 }

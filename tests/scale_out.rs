@@ -10,6 +10,10 @@
 //! expiry), or `15` (SIGTERM: the trigger drains and leaves the group
 //! mid-stream).
 //!
+//! It runs once per group protocol, one after the other (each run alone loads a
+//! 2-core machine): KIP-848, where the survivor takes the dead member's
+//! partitions one by one, and classic (eager).
+//!
 //! `TEST_PROCESS_LOG_DIR=<dir>` writes every process's output there as it runs.
 
 mod support;
@@ -22,8 +26,8 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::json;
-use support::kafka::{brokers, consume_all, create_topic, produce};
-use support::{eventually, post_json, AppSpec, Host, Store};
+use support::kafka::{broker_script, brokers, consume_all, create_topic, produce, test_port};
+use support::{eventually, group, post_json, AppSpec, Host, Protocol, Store};
 
 const RECORDS: usize = 20_000;
 const USERS: usize = 1_000;
@@ -33,14 +37,27 @@ const PARTITIONS: i32 = 3;
 
 #[test]
 fn two_http_hosts_and_two_triggers_share_one_postgres_and_survive_a_kill() {
+    for protocol in [Protocol::Consumer, Protocol::Classic] {
+        eprintln!("scale-out: group protocol {}", protocol.as_str());
+        scale_out(protocol);
+    }
+}
+
+fn scale_out(protocol: Protocol) {
     let store = Store::postgres();
     let Store::Postgres(db) = store.clone() else { unreachable!() };
     let spec = AppSpec {
+        protocol,
         // A dead member is noticed after 20 s, not librdkafka's default 45 s
-        // (shorter sessions expire spuriously on a loaded machine).
-        kafka_client: "\"session.timeout.ms\" = \"20000\"\n".into(),
+        // (shorter sessions expire spuriously on a loaded machine): the
+        // client's setting under the classic protocol, the group's config
+        // under KIP-848 (set below).
+        kafka_client: protocol.session_timeout(20_000),
         ..AppSpec::default()
     };
+    if protocol == Protocol::Consumer {
+        broker_script(&["group-config", &spec.group, &test_port().to_string(), "consumer.session.timeout.ms=20000"]);
+    }
     create_topic(&spec.topic, PARTITIONS as u32);
     let dir = tempfile::tempdir().unwrap();
     let manifest = spec.write_manifest(dir.path());
@@ -175,9 +192,12 @@ fn two_http_hosts_and_two_triggers_share_one_postgres_and_survive_a_kill() {
         })
     };
     eventually("the group's committed offsets at the end of every partition", Duration::from_secs(60), group_offsets_at_end);
-    let out = survivor.drain_output();
-    let last_assignment = out.lines().filter(|l| l.contains("kafka partitions assigned")).last().unwrap();
-    assert!(last_assignment.contains(&format!("{}[0,1,2]", spec.topic)), "survivor holds all partitions: {last_assignment}");
+    // The group's own view: the survivor alone, holding every partition (under
+    // KIP-848 it logs only the partitions each assignment adds).
+    let survivor_log = survivor.drain_output();
+    let state = group::describe(&spec.group, &spec.topic, test_port());
+    assert_eq!(state.members.len(), 1, "survivor alone in the group: {state:?}\n{survivor_log}");
+    assert_eq!(state.members[0].partitions, (0..PARTITIONS).collect(), "survivor holds all partitions: {state:?}");
 
     // Every write landed exactly once: Kafka's last first_name (checked
     // above), HTTP's last last_name, and a revision counting every write to

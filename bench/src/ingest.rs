@@ -152,13 +152,16 @@ fn check_partitions<C: ClientContext>(client: &Client<C>, options: &KafkaOptions
     Ok(())
 }
 
-/// Reads `messages` records in a fresh consumer group and throws them away.
-/// Timed from subscribe, so it includes joining the group, like the host's run.
+/// Reads `messages` records in a fresh consumer group and throws them away: the
+/// broker's ceiling for the host's ingest. Timed from subscribe, so it includes
+/// joining the group, like the host's run; in a KIP-848 group, as the trigger's
+/// default is.
 pub fn consume_only(options: &KafkaOptions, timeout: Duration) -> Result<()> {
     let group = format!("bench-consume-only-{}", Uuid::new_v4());
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &options.brokers)
         .set("group.id", &group)
+        .set("group.protocol", "consumer")
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")

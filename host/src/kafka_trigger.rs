@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kafka_consumer::{ConsumerConfig, HandleError, KafkaRecord, RecordHandler, RetryPolicy, StartOffset};
+use kafka_consumer::{
+    ConsumerConfig, GroupProtocol, HandleError, KafkaRecord, RecordHandler, RetryPolicy, StartOffset,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -36,6 +38,11 @@ struct AppSettings {
     /// `"sasl.username" = "{{ kafka_user }}"`, ...).
     #[serde(default)]
     client: Map<String, Value>,
+    /// Every trigger's group protocol unless it sets its own.
+    #[serde(default)]
+    group_protocol: GroupProtocol,
+    /// Every trigger's static membership id unless it sets its own.
+    group_instance_id: Option<String>,
 }
 
 /// One `[[trigger.kafka]]`.
@@ -48,6 +55,11 @@ struct TriggerSettings {
     _id: Option<String>,
     topics: Vec<String>,
     group_id: Option<String>,
+    /// `"consumer"` (KIP-848) or `"classic"`; overrides the app-level one.
+    group_protocol: Option<GroupProtocol>,
+    /// Static membership (`group.instance.id`), typically `"{{ pod_name }}"`;
+    /// empty (a variable without value) means a dynamic member.
+    group_instance_id: Option<String>,
     #[serde(default)]
     start_offset: StartOffset,
     dead_letter_topic: Option<String>,
@@ -78,6 +90,8 @@ pub fn consumer_config(
         .with_context(|| format!("[[trigger.kafka]] for component {:?}", trigger.get("component")))?;
     let group_id = t.group_id.unwrap_or_else(|| format!("{app_name}-{}", t.component));
     let mut config = ConsumerConfig::new(app.brokers, group_id, t.topics);
+    config.group_protocol = t.group_protocol.unwrap_or(app.group_protocol);
+    config.group_instance_id = t.group_instance_id.or(app.group_instance_id).filter(|id| !id.trim().is_empty());
     config.start_offset = t.start_offset;
     config.dead_letter_topic = t.dead_letter_topic;
     if let Some(create) = t.create_dead_letter_topic {
@@ -109,6 +123,7 @@ pub fn consumer_config(
         };
         config.client_settings.push((key, value));
     }
+    config.validate()?;
     Ok(config)
 }
 
@@ -249,6 +264,40 @@ mod tests {
         assert_eq!(c.max_in_flight_per_partition, 1000);
         assert!(c.client_settings.contains(&("sasl.password".into(), "pw".into())));
         assert!(c.client_settings.contains(&("socket.keepalive.enable".into(), "true".into())));
+    }
+
+    #[test]
+    fn group_protocol_defaults_to_kip_848_and_a_trigger_overrides_the_app() {
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"]}));
+        let app = map(serde_json::json!({"brokers": "x"}));
+        let c = consumer_config("app", &app, &trigger, &vars()).unwrap();
+        assert_eq!((c.group_protocol, c.group_instance_id), (GroupProtocol::Consumer, None));
+
+        let app = map(serde_json::json!({"brokers": "x", "group_protocol": "classic", "group_instance_id": "{{ kafka_brokers }}"}));
+        let c = consumer_config("app", &app, &trigger, &vars()).unwrap();
+        assert_eq!((c.group_protocol, c.group_instance_id.as_deref()), (GroupProtocol::Classic, Some("b1:9092")));
+
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"], "group_protocol": "consumer", "group_instance_id": "pod-1"}));
+        let c = consumer_config("app", &app, &trigger, &vars()).unwrap();
+        assert_eq!((c.group_protocol, c.group_instance_id.as_deref()), (GroupProtocol::Consumer, Some("pod-1")));
+
+        // An empty id (a pod_name variable left at its "" default) is a dynamic member.
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"], "group_instance_id": ""}));
+        assert_eq!(consumer_config("app", &app, &trigger, &vars()).unwrap().group_instance_id, None);
+
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"], "group_protocol": "eager"}));
+        let err = format!("{:#}", consumer_config("app", &app, &trigger, &vars()).unwrap_err());
+        assert!(err.contains("eager") && err.contains("consumer") && err.contains("classic"), "{err}");
+    }
+
+    #[test]
+    fn a_broker_side_setting_under_kip_848_is_a_startup_error_naming_it() {
+        let app = map(serde_json::json!({"brokers": "x", "client": {"session.timeout.ms": 6000}}));
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"]}));
+        let err = format!("{:#}", consumer_config("app", &app, &trigger, &vars()).unwrap_err());
+        assert!(err.contains("session.timeout.ms") && err.contains("group_protocol"), "{err}");
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"], "group_protocol": "classic"}));
+        assert!(consumer_config("app", &app, &trigger, &vars()).is_ok());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Health and metrics of the Kafka triggers, served on `--metrics-listen`:
 //! `/healthz` (the process answers), `/readyz` (every Kafka trigger is a member
-//! of its consumer group, none of its partitions is paused retrying a record,
-//! and its SQLite databases and the PostgreSQL databases in use answer a read) and `/metrics` (Prometheus text).
+//! of its consumer group, its brokers answer, none of its partitions is paused
+//! retrying a record, and its SQLite databases and the PostgreSQL databases in
+//! use answer a read) and `/metrics` (Prometheus text).
 //! The consumer reports through [`kafka_consumer::Observer`]; this module turns
 //! that into counters, a latency histogram, lag gauges and readiness.
 
@@ -112,6 +113,8 @@ struct TriggerHealth {
     component: String,
     /// Assigned by its group (possibly zero partitions) and not revoked since.
     joined: AtomicBool,
+    /// The brokers answered the consumer's last probe.
+    reachable: AtomicBool,
     /// Partitions paused retrying a record.
     stalled: Mutex<BTreeSet<(String, i32)>>,
     /// Databases the component may open, probed with a read.
@@ -131,6 +134,9 @@ impl Health {
         for trigger in &triggers {
             if !trigger.joined.load(Ordering::SeqCst) {
                 return Some(format!("kafka trigger {}: not a member of its consumer group yet", trigger.component));
+            }
+            if !trigger.reachable.load(Ordering::SeqCst) {
+                return Some(format!("kafka trigger {}: the Kafka brokers do not answer", trigger.component));
             }
             if let Some((topic, partition)) = trigger.stalled.lock().iter().next().cloned() {
                 return Some(format!(
@@ -193,6 +199,7 @@ impl TriggerObserver {
         let trigger = Arc::new(TriggerHealth {
             component: component.context.id.clone(),
             joined: AtomicBool::new(false),
+            reachable: AtomicBool::new(true),
             stalled: Mutex::new(BTreeSet::new()),
             component_handle: component.clone(),
         });
@@ -210,11 +217,21 @@ impl kafka_consumer::Observer for TriggerObserver {
         self.health.joined.store(true, Ordering::SeqCst);
     }
 
-    fn revoked(&self, partitions: &[(String, i32)]) {
-        self.health.joined.store(false, Ordering::SeqCst);
+    fn revoked(&self, partitions: &[(String, i32)], rejoining: bool) {
+        if rejoining {
+            self.health.joined.store(false, Ordering::SeqCst);
+        }
         for (topic, partition) in partitions {
             self.metrics.lag.remove(&TopicPartition { topic: topic.clone(), partition: *partition });
         }
+    }
+
+    fn member_without_partitions(&self) {
+        self.health.joined.store(true, Ordering::SeqCst);
+    }
+
+    fn brokers_reachable(&self, reachable: bool) {
+        self.health.reachable.store(reachable, Ordering::SeqCst);
     }
 
     fn handler_call(&self, topic: &str, records: usize, elapsed: Duration, ok: bool) {

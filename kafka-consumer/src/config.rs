@@ -21,6 +21,41 @@ pub enum StartOffset {
     Latest,
 }
 
+/// The consumer group protocol (librdkafka `group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupProtocol {
+    /// KIP-848, the default: the broker assigns partitions and moves them one
+    /// at a time (incremental only: a rebalance never stops the whole group).
+    /// Needs Apache Kafka 4.0 or newer (or a service that speaks it); the
+    /// session timeout and heartbeat interval are the broker's (group configs).
+    #[default]
+    Consumer,
+    /// The JoinGroup/SyncGroup protocol every Kafka since 0.9 speaks: the
+    /// client-side assignor (librdkafka's `range,roundrobin` by default, an
+    /// eager one that revokes every partition on each rebalance) and the
+    /// client-side session timeout and heartbeat interval.
+    Classic,
+}
+
+impl GroupProtocol {
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            GroupProtocol::Consumer => "consumer",
+            GroupProtocol::Classic => "classic",
+        }
+    }
+}
+
+/// Client settings the broker owns under `group.protocol=consumer`: librdkafka
+/// refuses a consumer configured with any of them.
+const BROKER_SIDE_UNDER_KIP_848: &[(&str, &str)] = &[
+    ("session.timeout.ms", "the group's session timeout is the broker's: group.consumer.session.timeout.ms, or per group the group config consumer.session.timeout.ms"),
+    ("heartbeat.interval.ms", "the heartbeat interval is the broker's: group.consumer.heartbeat.interval.ms, or per group the group config consumer.heartbeat.interval.ms"),
+    ("partition.assignment.strategy", "the broker assigns partitions; pick its assignor with \"group.remote.assignor\" (uniform or range)"),
+    ("group.protocol.type", "it exists only for the classic protocol"),
+];
+
 impl StartOffset {
     fn as_librdkafka(self) -> &'static str {
         match self {
@@ -41,6 +76,13 @@ pub struct ConsumerConfig {
     pub client_settings: Vec<(String, String)>,
     pub topics: Vec<String>,
     pub group_id: String,
+    /// Which group protocol the consumer speaks (default KIP-848's `consumer`).
+    pub group_protocol: GroupProtocol,
+    /// Static membership (`group.instance.id`): a member that leaves and comes
+    /// back under the same id within the session timeout keeps its partitions,
+    /// and its restart moves none of them. Unique per member of a group, e.g.
+    /// the Kubernetes pod name. None: a dynamic member.
+    pub group_instance_id: Option<String>,
     pub start_offset: StartOffset,
     /// Where records that failed permanently, or exhausted a limited retry policy, go. When
     /// `None`, such a record is logged at error level and skipped (its offset is
@@ -80,6 +122,8 @@ impl ConsumerConfig {
             client_settings: Vec::new(),
             topics,
             group_id: group_id.into(),
+            group_protocol: GroupProtocol::default(),
+            group_instance_id: None,
             start_offset: StartOffset::default(),
             dead_letter_topic: None,
             create_dead_letter_topic: true,
@@ -92,7 +136,9 @@ impl ConsumerConfig {
         }
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// The checks [`crate::run`] makes first, for callers that want
+    /// configuration errors before they start anything.
+    pub fn validate(&self) -> Result<()> {
         if self.brokers.trim().is_empty() {
             bail!("kafka consumer: no brokers configured");
         }
@@ -101,6 +147,29 @@ impl ConsumerConfig {
         }
         if self.group_id.trim().is_empty() {
             bail!("kafka consumer: group id must not be empty");
+        }
+        if let Some(id) = &self.group_instance_id {
+            if id.trim().is_empty() || id.len() > 249 {
+                bail!("kafka consumer: group_instance_id must be 1 to 249 characters, got {id:?}");
+            }
+        }
+        for (key, why) in [
+            ("group.protocol", "set the trigger's group_protocol instead"),
+            ("group.instance.id", "set the trigger's group_instance_id instead"),
+        ] {
+            if user_value(&self.client_settings, key).is_some() {
+                bail!("kafka client setting {key:?} is not accepted: {why}");
+            }
+        }
+        if self.group_protocol == GroupProtocol::Consumer {
+            for (key, why) in BROKER_SIDE_UNDER_KIP_848 {
+                if user_value(&self.client_settings, key).is_some() {
+                    bail!(
+                        "kafka client setting {key:?} cannot be used with group_protocol = \"consumer\" (KIP-848): {why}; \
+                         or set group_protocol = \"classic\" to keep it client-side"
+                    );
+                }
+            }
         }
         if self.max_batch == 0 {
             bail!("kafka consumer: max_batch must be at least 1");
@@ -153,6 +222,11 @@ impl ConsumerConfig {
             "group.id",
             &self.group_id,
         );
+        // Validated: the user cannot set these two through client_settings.
+        config.set("group.protocol", self.group_protocol.as_librdkafka());
+        if let Some(id) = &self.group_instance_id {
+            config.set("group.instance.id", id);
+        }
         force(
             &mut config,
             &self.client_settings,
@@ -176,6 +250,12 @@ impl ConsumerConfig {
 
     pub(crate) fn producer_client_config(&self) -> ClientConfig {
         let mut config = base_client_config(&self.brokers, &self.client_settings);
+        // A dead-letter copy is the only trace of a record whose offset is then
+        // committed: acknowledged by every in-sync replica, so a leader failover
+        // cannot lose it, and idempotent, so a produce retried across a failover
+        // cannot write it twice.
+        force(&mut config, &self.client_settings, "acks", "all");
+        force(&mut config, &self.client_settings, "enable.idempotence", "true");
         // librdkafka's default of 5 minutes would leave a failing dead-letter produce
         // silent for that long; our own loop retries and logs instead.
         set_default(
@@ -254,10 +334,49 @@ mod tests {
         assert_eq!(cc.get("group.id"), Some("g"));
         assert_eq!(cc.get("auto.offset.reset"), Some("earliest"));
         assert_eq!(cc.get("queued.min.messages"), Some("1000"));
-        assert_eq!(
-            c.producer_client_config().get("security.protocol"),
-            Some("plaintext")
-        );
+        assert_eq!(cc.get("group.protocol"), Some("consumer"));
+        assert_eq!(cc.get("group.instance.id"), None);
+        let pc = c.producer_client_config();
+        assert_eq!(pc.get("security.protocol"), Some("plaintext"));
+        assert_eq!(pc.get("acks"), Some("all"));
+        assert_eq!(pc.get("enable.idempotence"), Some("true"));
+    }
+
+    #[test]
+    fn protocol_and_static_membership_reach_librdkafka() {
+        let mut c = ConsumerConfig::new("b:9092", "g", vec!["t".into()]);
+        c.group_protocol = GroupProtocol::Classic;
+        c.group_instance_id = Some("pod-0".into());
+        c.client_settings = vec![("session.timeout.ms".into(), "6000".into())];
+        assert!(c.validate().is_ok());
+        let cc = c.consumer_client_config();
+        assert_eq!(cc.get("group.protocol"), Some("classic"));
+        assert_eq!(cc.get("group.instance.id"), Some("pod-0"));
+        assert_eq!(cc.get("session.timeout.ms"), Some("6000"));
+    }
+
+    #[test]
+    fn broker_side_settings_are_a_clear_error_under_kip_848() {
+        for key in ["session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy", "group.protocol.type"] {
+            let mut c = ConsumerConfig::new("b:9092", "g", vec!["t".into()]);
+            c.client_settings = vec![(key.into(), "1".into())];
+            let error = c.validate().unwrap_err().to_string();
+            assert!(error.contains(key) && error.contains("group_protocol = \"classic\""), "{error}");
+            // What librdkafka itself says, less helpfully, when the check is missing.
+            let created: Result<rdkafka::consumer::BaseConsumer, _> = c.consumer_client_config().create();
+            assert!(created.is_err(), "{key}: librdkafka accepted it");
+            c.group_protocol = GroupProtocol::Classic;
+            assert!(c.validate().is_ok(), "{key} is fine under the classic protocol");
+        }
+        for key in ["group.protocol", "group.instance.id"] {
+            let mut c = ConsumerConfig::new("b:9092", "g", vec!["t".into()]);
+            c.client_settings = vec![(key.into(), "x".into())];
+            let error = c.validate().unwrap_err().to_string();
+            assert!(error.contains(key) && error.contains("instead"), "{error}");
+        }
+        let mut c = ConsumerConfig::new("b:9092", "g", vec!["t".into()]);
+        c.group_instance_id = Some(" ".into());
+        assert!(c.validate().is_err());
     }
 
     #[test]

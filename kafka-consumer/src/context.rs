@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::{ClientContext, TopicPartitionList};
 
@@ -191,7 +191,14 @@ impl ConsumerContext for GroupContext {
                 self.observer.assigned(&partitions(tpl));
             }
             Rebalance::Revoke(tpl) => {
-                tracing::info!(partitions = %describe(tpl), "kafka partitions revoked: finishing in-flight records, committing");
+                // Eager (classic assignors but cooperative-sticky) revokes every
+                // partition and the member waits for its next assignment;
+                // incremental (KIP-848, cooperative-sticky) revokes some and the
+                // member stays, unless its assignment was lost (session expired,
+                // fenced), when it has to join again.
+                let lost = consumer.assignment_lost();
+                let rejoining = lost || !matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+                tracing::info!(partitions = %describe(tpl), lost, "kafka partitions revoked: finishing in-flight records, committing");
                 let stopped = self.stop_workers(tpl);
                 let deadline = Instant::now() + self.drain_timeout;
                 // Returns only once every revoked worker has ended (finished or
@@ -200,7 +207,7 @@ impl ConsumerContext for GroupContext {
                 for worker in stopped {
                     worker.finish_blocking(deadline);
                 }
-                self.observer.revoked(&partitions(tpl));
+                self.observer.revoked(&partitions(tpl), rejoining);
                 // Still assigned here, so the stored offsets of these partitions can
                 // be committed under the current generation.
                 commit_sync(consumer, "partitions revoked");

@@ -18,7 +18,7 @@ mod retry;
 mod runner;
 mod topic;
 
-pub use config::{ConsumerConfig, StartOffset};
+pub use config::{ConsumerConfig, GroupProtocol, StartOffset};
 pub use dead_letter::{
     HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION,
     HEADER_ORIGINAL_TOPIC,

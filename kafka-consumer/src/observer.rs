@@ -14,10 +14,26 @@ pub trait Observer: Send + Sync + 'static {
         let _ = partitions;
     }
 
-    /// These partitions were taken away (a rebalance started, or shutdown). Under
-    /// eager rebalancing that is all of them, until the next [`Observer::assigned`].
-    fn revoked(&self, partitions: &[(String, i32)]) {
-        let _ = partitions;
+    /// These partitions were taken away (a rebalance, or shutdown). `rejoining`:
+    /// the member holds nothing until its next [`Observer::assigned`] (an eager
+    /// rebalance, which revokes every partition, or a lost assignment). False
+    /// under incremental rebalancing (KIP-848, cooperative-sticky), where a
+    /// member gives up some partitions and stays in the group with the rest.
+    fn revoked(&self, partitions: &[(String, i32)], rejoining: bool) {
+        let _ = (partitions, rejoining);
+    }
+
+    /// The member is in its group with no partition to its name, and no rebalance
+    /// callback said so: KIP-848 does not call one for a member whose assignment
+    /// stays empty (more members than partitions). Reported every few seconds
+    /// while it lasts, under incremental protocols only.
+    fn member_without_partitions(&self) {}
+
+    /// Whether the brokers answered the consumer's last periodic request (a
+    /// metadata request every few seconds). False while the cluster is
+    /// unreachable; the consumer keeps retrying and reports true once it answers.
+    fn brokers_reachable(&self, reachable: bool) {
+        let _ = reachable;
     }
 
     /// A handler call ended: `records` records (1, or a batch's size) in

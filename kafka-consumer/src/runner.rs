@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _, Result};
 use futures::channel::oneshot;
 use futures::future::{select, Either};
-use rdkafka::consumer::Consumer;
+use rdkafka::consumer::{Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::Message;
 use tokio::runtime::Handle;
 
@@ -52,6 +52,8 @@ impl<H: RecordHandler> PartitionSpawner for Spawner<H> {
 
 /// How often the lag of every assigned partition is sampled from the broker.
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the brokers are asked for metadata, to report whether they answer.
+const REACHABILITY_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Consumes `config.topics` as member of `config.group_id` until `shutdown`
 /// resolves, calling `handler` for every record (at-least-once, in order per
@@ -129,7 +131,12 @@ pub async fn run_observed<H: RecordHandler>(
         .context("starting the kafka consumer poll thread")?;
 
     let stop_lag = Arc::new(AtomicBool::new(false));
-    let lag = tokio::spawn(sample_lag(Arc::downgrade(&consumer), observer, stop_lag.clone()));
+    let lag = tokio::spawn(sample_lag(
+        Arc::downgrade(&consumer),
+        config.topics[0].clone(),
+        observer,
+        stop_lag.clone(),
+    ));
     shutdown.await;
     // Waited for, not aborted: a sample in flight holds a reference to the consumer,
     // and the poll thread must be the one that drops the last (see stop).
@@ -174,22 +181,47 @@ fn serve_main_queue(consumer: Arc<GroupConsumer>, mut stop: oneshot::Receiver<()
 }
 
 /// Reports every assigned partition's lag: its high watermark, asked of the broker
-/// (so it grows while a partition is paused), minus the next offset to finish.
-async fn sample_lag(consumer: Weak<GroupConsumer>, observer: Arc<dyn Observer>, stop: Arc<AtomicBool>) {
-    let mut waited = Duration::ZERO;
+/// (so it grows while a partition is paused), minus the next offset to finish;
+/// and whether the brokers answer at all (a metadata request for `topic`): a
+/// broker outage shorter than the group's session timeout costs no partition,
+/// so the group callbacks alone would not tell.
+async fn sample_lag(
+    consumer: Weak<GroupConsumer>,
+    topic: String,
+    observer: Arc<dyn Observer>,
+    stop: Arc<AtomicBool>,
+) {
+    const TICK: Duration = Duration::from_millis(100);
+    let (mut since_lag, mut since_probe) = (Duration::ZERO, REACHABILITY_INTERVAL);
     while !stop.load(Ordering::Relaxed) {
         // Short sleeps, so a shutdown never waits long for this task.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        waited += Duration::from_millis(100);
-        if waited < LAG_INTERVAL {
+        tokio::time::sleep(TICK).await;
+        since_lag += TICK;
+        since_probe += TICK;
+        let probe = since_probe >= REACHABILITY_INTERVAL;
+        let lag = since_lag >= LAG_INTERVAL;
+        if !probe && !lag {
             continue;
         }
-        waited = Duration::ZERO;
+        if probe {
+            since_probe = Duration::ZERO;
+        }
+        if lag {
+            since_lag = Duration::ZERO;
+        }
         let Some(client) = consumer.upgrade() else { return };
-        let positions = client.context().positions();
-        let (observer, stop) = (observer.clone(), stop.clone());
-        // fetch_watermarks blocks until the broker answers.
+        let positions = if lag { client.context().positions() } else { Vec::new() };
+        let (observer, stop, topic) = (observer.clone(), stop.clone(), topic.clone());
+        // fetch_metadata and fetch_watermarks block until the broker answers.
         let sampled = tokio::task::spawn_blocking(move || {
+            if probe {
+                let answered = client.fetch_metadata(Some(&topic), Duration::from_secs(2)).is_ok();
+                observer.brokers_reachable(answered);
+                let incremental = matches!(client.rebalance_protocol(), RebalanceProtocol::Cooperative);
+                if incremental && client.assignment().is_ok_and(|a| a.count() == 0) && generation(&*client) > 0 {
+                    observer.member_without_partitions();
+                }
+            }
             for (topic, partition, next) in positions {
                 if stop.load(Ordering::Relaxed) {
                     break;
@@ -200,6 +232,27 @@ async fn sample_lag(consumer: Weak<GroupConsumer>, observer: Arc<dyn Observer>, 
             }
         });
         let _ = sampled.await;
+    }
+}
+
+/// The consumer's generation in its group (its member epoch under KIP-848):
+/// above 0 once it is a member, whatever it was assigned. rdkafka does not
+/// expose it; librdkafka's group metadata carries it.
+fn generation<C: ConsumerContext, K: Consumer<C>>(consumer: &K) -> i32 {
+    use rdkafka::bindings::{
+        rd_kafka_consumer_group_metadata, rd_kafka_consumer_group_metadata_destroy,
+        rd_kafka_consumer_group_metadata_generation_id,
+    };
+    // SAFETY: the client pointer is valid while `consumer` is borrowed; the
+    // metadata is a copy that this function owns and destroys.
+    unsafe {
+        let metadata = rd_kafka_consumer_group_metadata(consumer.client().native_ptr());
+        if metadata.is_null() {
+            return -1;
+        }
+        let generation = rd_kafka_consumer_group_metadata_generation_id(metadata);
+        rd_kafka_consumer_group_metadata_destroy(metadata);
+        generation
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the consumer against a real broker (TEST_KAFKA_BROKERS, else Apache
 //! Kafka started on port 19092 through scripts/kafka-broker if it is not up). Every test uses its own
-//! topics and group, so tests run concurrently and repeatedly.
+//! topics and group, so tests run concurrently and repeatedly. Every test that joins a group
+//! runs under both group protocols, as `<test>::consumer` (KIP-848) and `<test>::classic`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use kafka_consumer::{
-    ensure_topic, run, run_observed, ConsumerConfig, HandleError, KafkaRecord, Observer,
+    ensure_topic, run, run_observed, ConsumerConfig, GroupProtocol, HandleError, KafkaRecord, Observer,
     RecordHandler, RetryPolicy,
     HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION,
     HEADER_ORIGINAL_TOPIC,
@@ -111,11 +112,39 @@ fn fast_retry(max_attempts: u32) -> RetryPolicy {
     }
 }
 
-fn config(topic: &str, group: &str) -> ConsumerConfig {
+fn config(topic: &str, group: &str, protocol: GroupProtocol) -> ConsumerConfig {
     let mut config = ConsumerConfig::new(brokers(), group, vec![topic.to_string()]);
+    config.group_protocol = protocol;
     config.retry = fast_retry(3);
     config.max_in_flight_per_partition = 20;
     config
+}
+
+/// Fast heartbeats, so a member learns of a rebalance quickly. Under KIP-848 the
+/// heartbeat interval is the broker's (1 s on the test broker), not the client's.
+fn fast_heartbeats(config: &mut ConsumerConfig) {
+    if config.group_protocol == GroupProtocol::Classic {
+        config
+            .client_settings
+            .push(("heartbeat.interval.ms".into(), "300".into()));
+    }
+}
+
+/// Runs `async fn $test(protocol: GroupProtocol)` as two tests, `$test::consumer`
+/// and `$test::classic`, on a tokio runtime of the given flavor.
+macro_rules! under_both_protocols {
+    ($test:ident, $($flavor:tt)*) => {
+        mod $test {
+            #[tokio::test($($flavor)*)]
+            async fn consumer() {
+                super::$test(kafka_consumer::GroupProtocol::Consumer).await
+            }
+            #[tokio::test($($flavor)*)]
+            async fn classic() {
+                super::$test(kafka_consumer::GroupProtocol::Classic).await
+            }
+        }
+    };
 }
 
 /// What a test handler decides for a record on its n-th attempt (1-based).
@@ -357,8 +386,8 @@ async fn timeout<F: Future>(secs: u64, f: F) -> F::Output {
 
 // A current-thread runtime on purpose: the rebalance callback blocks the poll thread,
 // never the runtime, so this must not deadlock.
-#[tokio::test(flavor = "current_thread")]
-async fn delivers_every_record_in_order_per_partition_and_commits_the_end() {
+under_both_protocols!(delivers_every_record_in_order_per_partition_and_commits_the_end, flavor = "current_thread");
+async fn delivers_every_record_in_order_per_partition_and_commits_the_end(protocol: GroupProtocol) {
     broker();
     let (topic, group) = (unique("inorder"), unique("group"));
     create_topic(&topic, 3).await;
@@ -379,7 +408,7 @@ async fn delivers_every_record_in_order_per_partition_and_commits_the_end() {
     }
 
     let recorder = Recorder::new(|_, _| Ok(()));
-    let consumer = start(config(&topic, &group), recorder.clone());
+    let consumer = start(config(&topic, &group, protocol), recorder.clone());
     wait_until("all records handled", Duration::from_secs(30), || {
         recorder.handled().len() >= 3 * PER_PARTITION
     })
@@ -410,8 +439,8 @@ async fn delivers_every_record_in_order_per_partition_and_commits_the_end() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_dead_letters_and_never_stalls_the_partition() {
+under_both_protocols!(retries_dead_letters_and_never_stalls_the_partition, flavor = "multi_thread", worker_threads = 2);
+async fn retries_dead_letters_and_never_stalls_the_partition(protocol: GroupProtocol) {
     broker();
     let (topic, group, dlt) = (unique("failing"), unique("group"), unique("failing-dlt"));
     create_topic(&topic, 1).await; // one partition: the good records come after the bad ones
@@ -443,7 +472,7 @@ async fn retries_dead_letters_and_never_stalls_the_partition() {
         "poison" => Err(HandleError::Permanent("invalid JSON".into())),
         _ => Ok(()),
     });
-    let mut config = config(&topic, &group);
+    let mut config = config(&topic, &group, protocol);
     config.retry = fast_retry(4);
     config.dead_letter_topic = Some(dlt.clone());
     let consumer = start(config, recorder.clone());
@@ -508,8 +537,8 @@ async fn retries_dead_letters_and_never_stalls_the_partition() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_resumes_from_the_committed_offsets() {
+under_both_protocols!(restart_resumes_from_the_committed_offsets, flavor = "multi_thread", worker_threads = 2);
+async fn restart_resumes_from_the_committed_offsets(protocol: GroupProtocol) {
     broker();
     let (topic, group) = (unique("restart"), unique("group"));
     create_topic(&topic, 3).await;
@@ -531,7 +560,7 @@ async fn restart_resumes_from_the_committed_offsets() {
 
     // Slow handler so the shutdown lands mid-stream.
     let first = Recorder::with_delay(Duration::from_millis(20), |_, _| Ok(()));
-    let consumer = start(config(&topic, &group), first.clone());
+    let consumer = start(config(&topic, &group, protocol), first.clone());
     wait_until("a third of the records", Duration::from_secs(30), || {
         first.handled().len() >= PER_PARTITION
     })
@@ -546,7 +575,7 @@ async fn restart_resumes_from_the_committed_offsets() {
     let committed_after_first = timeout(15, committed(&group, &topic, 3)).await;
 
     let second = Recorder::new(|_, _| Ok(()));
-    let consumer = start(config(&topic, &group), second.clone());
+    let consumer = start(config(&topic, &group, protocol), second.clone());
     let all: HashSet<String> = (0..PER_PARTITION)
         .flat_map(|i| (0..3).map(move |p| format!("p{p}-{i:03}")))
         .collect();
@@ -593,12 +622,12 @@ async fn restart_resumes_from_the_committed_offsets() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn creates_the_missing_dead_letter_topic_like_the_source_topic() {
+under_both_protocols!(creates_the_missing_dead_letter_topic_like_the_source_topic, flavor = "multi_thread", worker_threads = 2);
+async fn creates_the_missing_dead_letter_topic_like_the_source_topic(protocol: GroupProtocol) {
     broker();
     let (topic, group, dlt) = (unique("src"), unique("group"), unique("src-dlt"));
     create_topic(&topic, 3).await;
-    let mut config = config(&topic, &group);
+    let mut config = config(&topic, &group, protocol);
     config.dead_letter_topic = Some(dlt.clone());
     let recorder = Recorder::new(|_, _| Ok(()));
     let consumer = start(config, recorder);
@@ -641,13 +670,14 @@ async fn creates_the_missing_dead_letter_topic_like_the_source_topic() {
     consumer.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreachable_broker_is_waited_for_not_fatal() {
+under_both_protocols!(unreachable_broker_is_waited_for_not_fatal, flavor = "multi_thread", worker_threads = 2);
+async fn unreachable_broker_is_waited_for_not_fatal(protocol: GroupProtocol) {
     // Nothing listens on port 1. With a dead-letter topic, startup keeps retrying;
     // without, the consumer keeps polling. Both must stay up and stop cleanly.
     for dead_letter in [Some("dlt".to_string()), None] {
         let mut config =
             ConsumerConfig::new("127.0.0.1:1", unique("group"), vec!["nowhere".into()]);
+        config.group_protocol = protocol;
         config.retry = fast_retry(3);
         config.dead_letter_topic = dead_letter;
         let consumer = start(config, Recorder::new(|_, _| Ok(())));
@@ -660,13 +690,68 @@ async fn unreachable_broker_is_waited_for_not_fatal() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rebalance_hands_partitions_over_without_losing_records() {
+/// What a member's rebalance callbacks reported, in order.
+#[derive(Default)]
+struct Membership {
+    events: Mutex<Vec<(bool, Vec<i32>, bool)>>,
+}
+
+impl Membership {
+    /// (assigned?, partitions, rejoining) in callback order.
+    fn events(&self) -> Vec<(bool, Vec<i32>, bool)> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+impl Observer for Membership {
+    fn member_without_partitions(&self) {
+        self.events.lock().unwrap().push((true, Vec::new(), false));
+    }
+    fn assigned(&self, partitions: &[(String, i32)]) {
+        let mut list: Vec<i32> = partitions.iter().map(|(_, p)| *p).collect();
+        list.sort_unstable();
+        self.events.lock().unwrap().push((true, list, false));
+    }
+    fn revoked(&self, partitions: &[(String, i32)], rejoining: bool) {
+        let mut list: Vec<i32> = partitions.iter().map(|(_, p)| *p).collect();
+        list.sort_unstable();
+        self.events.lock().unwrap().push((false, list, rejoining));
+    }
+}
+
+/// The partitions a member holds after replaying its callbacks, and the
+/// fewest it held after any revoke (None without a revoke).
+fn replay(events: &[(bool, Vec<i32>, bool)]) -> (HashSet<i32>, Option<usize>) {
+    let mut held = HashSet::new();
+    let mut fewest: Option<usize> = None;
+    for (assigned, partitions, _) in events {
+        if *assigned {
+            held.extend(partitions);
+        } else {
+            for p in partitions {
+                held.remove(p);
+            }
+            fewest = Some(fewest.map_or(held.len(), |f| f.min(held.len())));
+        }
+    }
+    (held, fewest)
+}
+
+fn start_observed<H: RecordHandler>(config: ConsumerConfig, handler: Arc<H>, observer: Arc<dyn Observer>) -> Running {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(run_observed(config, handler, observer, async move {
+        let _ = stopped.await;
+    }));
+    Running { stop, task }
+}
+
+under_both_protocols!(rebalance_hands_partitions_over_without_losing_records, flavor = "multi_thread", worker_threads = 2);
+async fn rebalance_hands_partitions_over_without_losing_records(protocol: GroupProtocol) {
     broker();
     let (topic, group) = (unique("rebalance"), unique("group"));
     create_topic(&topic, 4).await;
     let producer = producer();
-    const PER_PARTITION: usize = 40;
+    const PER_PARTITION: usize = 100;
     for i in 0..PER_PARTITION {
         for p in 0..4 {
             produce(
@@ -687,23 +772,22 @@ async fn rebalance_hands_partitions_over_without_losing_records() {
     // Slow enough that the second member joins while the first is mid-stream; fast
     // heartbeats so the first member learns of the rebalance quickly.
     let member_config = || {
-        let mut config = config(&topic, &group);
-        config
-            .client_settings
-            .push(("heartbeat.interval.ms".into(), "300".into()));
+        let mut config = config(&topic, &group, protocol);
+        fast_heartbeats(&mut config);
         config
     };
     let a = Recorder::with_delay(Duration::from_millis(50), |_, _| Ok(()));
     let b = Recorder::with_delay(Duration::from_millis(50), |_, _| Ok(()));
-    let member_a = start(member_config(), a.clone());
+    let (a_group, b_group) = (Arc::new(Membership::default()), Arc::new(Membership::default()));
+    let member_a = start_observed(member_config(), a.clone(), a_group.clone());
     wait_until("first member under way", Duration::from_secs(20), || {
         a.handled().len() >= 10
     })
     .await;
-    let member_b = start(member_config(), b.clone());
+    let member_b = start_observed(member_config(), b.clone(), b_group.clone());
     wait_until(
         "every record handled by the two members",
-        Duration::from_secs(40),
+        Duration::from_secs(60),
         || {
             a.handled_keys()
                 .union(&b.handled_keys())
@@ -713,6 +797,8 @@ async fn rebalance_hands_partitions_over_without_losing_records() {
         },
     )
     .await;
+    // The group as it was before the shutdowns (which revoke everything).
+    let (a_events, b_events) = (a_group.events(), b_group.events());
     member_b.shutdown().await;
     member_a.shutdown().await;
 
@@ -735,6 +821,34 @@ async fn rebalance_hands_partitions_over_without_losing_records() {
         timeout(15, committed(&group, &topic, 4)).await,
         ends(&topic, 4).await
     );
+
+    // Who holds what: every partition with exactly one member.
+    let (a_held, a_fewest) = replay(&a_events);
+    let (b_held, _) = replay(&b_events);
+    assert!(a_held.is_disjoint(&b_held), "a partition held twice: {a_events:?} / {b_events:?}");
+    assert_eq!(a_held.union(&b_held).count(), 4, "a partition held by nobody: {a_events:?} / {b_events:?}");
+    assert!(a_fewest.is_some(), "the first member revoked nothing: {a_events:?}");
+    match protocol {
+        // KIP-848 is incremental: the first member gives up only the partitions
+        // that move, keeps working on the others, and stays in the group.
+        GroupProtocol::Consumer => {
+            assert!(a_fewest > Some(0), "the first member lost every partition at once: {a_events:?}");
+            assert!(a_events.iter().all(|(_, _, rejoining)| !rejoining), "{a_events:?}");
+            // A partition it kept was never interrupted: each of its records once, in order.
+            for p in &a_held {
+                let mine: Vec<String> = a.iter().filter(|r| r.partition == *p).map(key_of).collect();
+                let expected: Vec<String> = (0..PER_PARTITION).map(|i| format!("p{p}-{i:03}")).collect();
+                assert_eq!(mine, expected, "partition {p}, kept by the first member throughout");
+                assert!(b.iter().all(|r| r.partition != *p), "partition {p} also went to the second member");
+            }
+        }
+        // The classic protocol's default assignors are eager: every partition is
+        // revoked, and the member rejoins before it gets its share back.
+        GroupProtocol::Classic => {
+            assert_eq!(a_fewest, Some(0), "{a_events:?}");
+            assert!(a_events.iter().any(|(assigned, _, rejoining)| !assigned && *rejoining), "{a_events:?}");
+        }
+    }
 }
 
 /// Takes batches, all or nothing: a batch holding a poison record fails whole.
@@ -767,8 +881,8 @@ impl RecordHandler for Batcher {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_apply_whole_and_a_failed_batch_is_replayed_record_by_record() {
+under_both_protocols!(batches_apply_whole_and_a_failed_batch_is_replayed_record_by_record, flavor = "multi_thread", worker_threads = 2);
+async fn batches_apply_whole_and_a_failed_batch_is_replayed_record_by_record(protocol: GroupProtocol) {
     broker();
     let (topic, group) = (unique("batch"), unique("group"));
     let dlt = format!("{topic}.dlq");
@@ -779,7 +893,7 @@ async fn batches_apply_whole_and_a_failed_batch_is_replayed_record_by_record() {
         produce(&producer, &topic, 0, &format!("k{i:03}"), Some(value), &[]).await;
     }
     let batcher = Arc::new(Batcher { applied: Mutex::default(), batch_sizes: Mutex::default() });
-    let mut cfg = config(&topic, &group);
+    let mut cfg = config(&topic, &group, protocol);
     cfg.dead_letter_topic = Some(dlt.clone());
     cfg.max_batch = 50;
     let consumer = start(cfg, batcher.clone());
@@ -856,8 +970,8 @@ impl RecordHandler for SlowOnceWriter {
 // A handler slower than the revoke deadline, under a real rebalance (a second member
 // joins): its partition must not get a new worker while the old one still runs, or
 // the old one's late write lands after newer ones (and its offset after theirs).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partition_never_has_two_workers_even_when_a_handler_outlives_the_revoke() {
+under_both_protocols!(a_partition_never_has_two_workers_even_when_a_handler_outlives_the_revoke, flavor = "multi_thread", worker_threads = 2);
+async fn a_partition_never_has_two_workers_even_when_a_handler_outlives_the_revoke(protocol: GroupProtocol) {
     use std::sync::atomic::{AtomicBool, Ordering};
     broker();
     let (topic, group) = (unique("oneworker"), unique("group"));
@@ -886,12 +1000,10 @@ async fn a_partition_never_has_two_workers_even_when_a_handler_outlives_the_revo
         slow_ended: slow_ended.clone(),
     });
     let member_config = || {
-        let mut config = config(&topic, &group);
+        let mut config = config(&topic, &group, protocol);
         config.max_batch = 1;
         config.drain_timeout = Duration::from_secs(1);
-        config
-            .client_settings
-            .push(("heartbeat.interval.ms".into(), "300".into()));
+        fast_heartbeats(&mut config);
         config
     };
     let member_a = start(member_config(), writer.clone());
@@ -962,8 +1074,8 @@ impl Observer for Events {
 // max_attempts = 0: a retryable failure pauses its partition until the record
 // succeeds, however long that takes; nothing is dead-lettered and nothing after it
 // is applied before it. The pause is reported (readiness) and ends when it does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unlimited_retries_pause_the_partition_and_dead_letter_nothing() {
+under_both_protocols!(unlimited_retries_pause_the_partition_and_dead_letter_nothing, flavor = "multi_thread", worker_threads = 2);
+async fn unlimited_retries_pause_the_partition_and_dead_letter_nothing(protocol: GroupProtocol) {
     use std::sync::atomic::Ordering;
     broker();
     let (topic, group, dlt) = (unique("outage"), unique("group"), unique("outage-dlt"));
@@ -982,7 +1094,7 @@ async fn unlimited_retries_pause_the_partition_and_dead_letter_nothing() {
             Ok(())
         }
     });
-    let mut config = config(&topic, &group);
+    let mut config = config(&topic, &group, protocol);
     config.retry = fast_retry(0);
     config.dead_letter_topic = Some(dlt.clone());
     let events = Arc::new(Events::default());
@@ -1021,4 +1133,31 @@ async fn unlimited_retries_pause_the_partition_and_dead_letter_nothing() {
     assert_eq!(events.applied.load(Ordering::SeqCst), 4);
     assert_eq!(ends(&dlt, 1).await, BTreeMap::from([(0, 0)]), "the dead-letter topic stays empty");
     assert_eq!(timeout(15, committed(&group, &topic, 1)).await, BTreeMap::from([(0, 4)]));
+}
+
+// More members than partitions: the one left without a partition is still a
+// member of the group, and is told so (readiness depends on it), under KIP-848
+// as under the classic protocol.
+under_both_protocols!(a_member_without_partitions_is_told_it_is_a_member, flavor = "multi_thread", worker_threads = 2);
+async fn a_member_without_partitions_is_told_it_is_a_member(protocol: GroupProtocol) {
+    broker();
+    let (topic, group) = (unique("spare"), unique("group"));
+    create_topic(&topic, 1).await;
+    let (a_group, b_group) = (Arc::new(Membership::default()), Arc::new(Membership::default()));
+    let member_a = start_observed(config(&topic, &group, protocol), Recorder::new(|_, _| Ok(())), a_group.clone());
+    wait_until("the first member assigned", Duration::from_secs(30), || {
+        a_group.events().iter().any(|(assigned, partitions, _)| *assigned && partitions == &[0])
+    })
+    .await;
+    let member_b = start_observed(config(&topic, &group, protocol), Recorder::new(|_, _| Ok(())), b_group.clone());
+    wait_until("the second member told it holds nothing", Duration::from_secs(30), || {
+        b_group.events().iter().any(|(assigned, _, _)| *assigned)
+    })
+    .await;
+    let (a_events, b_events) = (a_group.events(), b_group.events());
+    member_b.shutdown().await;
+    member_a.shutdown().await;
+    let (a_held, _) = replay(&a_events);
+    let (b_held, _) = replay(&b_events);
+    assert_eq!(a_held.len() + b_held.len(), 1, "{a_events:?} / {b_events:?}");
 }

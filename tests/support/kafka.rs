@@ -12,6 +12,11 @@ use rdkafka::ClientConfig;
 
 pub const TEST_PORT: u16 = 19092;
 
+/// The shared test broker's port (TEST_KAFKA_PORT, as scripts/test sets it).
+pub fn test_port() -> u16 {
+    std::env::var("TEST_KAFKA_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(TEST_PORT)
+}
+
 pub fn brokers() -> String {
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| format!("127.0.0.1:{TEST_PORT}"))
 }
@@ -72,6 +77,18 @@ pub fn create_topic_on(brokers: &str, name: &str, partitions: u32, replication: 
         }
         assert!(std::time::Instant::now() < deadline, "topic {name} has no leaders after 30 s");
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Brokers a test started for itself: reset (killed, data deleted) when the
+/// test ends, also when it fails, so no JVM outlives it.
+pub struct OwnBrokers(pub Vec<String>);
+
+impl Drop for OwnBrokers {
+    fn drop(&mut self) {
+        for port in &self.0 {
+            let _ = Command::new(super::root().join("scripts/kafka-broker")).args(["reset", port]).status();
+        }
     }
 }
 

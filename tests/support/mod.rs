@@ -9,6 +9,7 @@
 //! tests then check the app on Spin ([`Launcher`]).
 #![allow(dead_code)]
 
+pub mod group;
 pub mod kafka;
 pub mod postgres;
 pub mod process;
@@ -121,11 +122,60 @@ impl Store {
     }
 }
 
+/// The consumer group protocol a test's trigger speaks (`group_protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// KIP-848, the trigger's default.
+    Consumer,
+    Classic,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Consumer => "consumer",
+            Protocol::Classic => "classic",
+        }
+    }
+
+    /// `[application.trigger.kafka.client]` lines giving the group a session
+    /// timeout of `ms` where the client owns it (classic); under KIP-848 it is
+    /// the broker's (10 s on the test broker), and setting it is an error.
+    pub fn session_timeout(self, ms: u32) -> String {
+        match self {
+            Protocol::Classic => format!("\"session.timeout.ms\" = {ms}\n"),
+            Protocol::Consumer => String::new(),
+        }
+    }
+}
+
+/// Runs `fn $test(protocol: Protocol)` as two tests, `$test::consumer` and
+/// `$test::classic`.
+#[macro_export]
+macro_rules! under_both_protocols {
+    ($($test:ident),+ $(,)?) => {
+        $(
+            mod $test {
+                #[test]
+                fn consumer() {
+                    super::$test($crate::support::Protocol::Consumer)
+                }
+                #[test]
+                fn classic() {
+                    super::$test($crate::support::Protocol::Classic)
+                }
+            }
+        )+
+    };
+}
+
 /// Settings of the app manifest a test runs.
 pub struct AppSpec {
     pub topic: String,
     pub group: String,
     pub dead_letter_topic: String,
+    /// `group_protocol` of `[application.trigger.kafka]`.
+    pub protocol: Protocol,
     /// Extra lines for the `[[trigger.kafka]]` table.
     pub kafka_extra: String,
     /// Raw librdkafka settings (`"key" = "value"` lines) for
@@ -144,6 +194,7 @@ impl Default for AppSpec {
             topic: format!("user_service_{id}"),
             group: format!("group_{id}"),
             dead_letter_topic: format!("user_service_{id}.dlq"),
+            protocol: Protocol::Consumer,
             kafka_extra: "initial_backoff_ms = 20\nmax_backoff_ms = 200\n".into(),
             kafka_client: String::new(),
             http_databases: r#"["default"]"#.into(),
@@ -162,10 +213,13 @@ impl AppSpec {
 name = "user-info-service"
 [application.trigger.kafka]
 brokers = "{{{{ kafka_brokers }}}}"
+group_protocol = "{protocol}"
+group_instance_id = "{{{{ pod_name }}}}"
 [application.trigger.kafka.client]
 {client}
 [variables]
 kafka_brokers = {{ default = "127.0.0.1:9092" }}
+pod_name = {{ default = "" }}
 database_url = {{ default = "", secret = true }}
 database_host = {{ default = "database.invalid:5432" }}
 api_token = {{ default = "", secret = true }}
@@ -193,6 +247,7 @@ variables = {{ database_url = "{{{{ database_url }}}}" }}
             group = self.group,
             dlq = self.dead_letter_topic,
             extra = self.kafka_extra,
+            protocol = self.protocol.as_str(),
             client = self.kafka_client,
             http = wasm("user_http").display(),
             kafka = wasm("user_kafka").display(),
@@ -260,6 +315,11 @@ impl Host {
     /// stream); panics with its output otherwise.
     pub fn wait_for_output(&mut self, needle: &str, timeout: Duration) -> String {
         self.process.wait_for(needle, timeout, Stream::Either)
+    }
+
+    /// Whether the process has exited on its own.
+    pub fn exited(&mut self) -> bool {
+        self.process.exited()
     }
 
     /// For a test that provokes zero-row query reports on purpose (see `process`).

@@ -160,7 +160,7 @@ async fn probe_databases(component: &PreparedComponent) -> Result<(), String> {
                 .open(label, &context.allowed_databases)
                 .map_err(|e| format!("database {label:?} cannot be opened: {e:?}"))?;
             connection
-                .execute("SELECT count(*) FROM sqlite_schema", Vec::new())
+                .execute_blocking("SELECT count(*) FROM sqlite_schema", Vec::new())
                 .map_err(|e| format!("database {label:?} does not answer: {e:?}"))?;
         }
         Ok::<(), String>(())

@@ -76,8 +76,16 @@ macro_rules! sqlite_interface {
 
             impl wit::HostConnection for InstanceState {
                 async fn open(&mut self, database: String) -> Result<Resource<sqlite::Connection>, wit::Error> {
+                    if self.sqlite_connections >= crate::instance::MAX_CONNECTIONS {
+                        return Err(wit::Error::Io(format!(
+                            "too many open connections: {} per instance",
+                            crate::instance::MAX_CONNECTIONS
+                        )));
+                    }
                     let conn = self.open_database(&database).map_err(error)?;
-                    self.table.push(conn).map_err(|e| wit::Error::Io(e.to_string()))
+                    let conn = self.table.push(conn).map_err(|e| wit::Error::Io(e.to_string()))?;
+                    self.sqlite_connections += 1;
+                    Ok(conn)
                 }
 
                 async fn execute(
@@ -103,6 +111,7 @@ macro_rules! sqlite_interface {
 
                 async fn drop(&mut self, conn: Resource<sqlite::Connection>) -> wasmtime::Result<()> {
                     self.table.delete(conn)?;
+                    self.sqlite_connections -= 1;
                     Ok(())
                 }
 
@@ -212,9 +221,17 @@ const _: () = {
 
     impl wit::HostConnection for InstanceState {
         async fn open(&mut self, address: String) -> Result<Resource<postgres::Connection>, wit::Error> {
+            if self.postgres_connections >= crate::instance::MAX_CONNECTIONS {
+                return Err(wit::Error::Other(format!(
+                    "too many open connections: {} per instance",
+                    crate::instance::MAX_CONNECTIONS
+                )));
+            }
             let component = self.component.clone();
             let conn = component.postgres.open(&address, &component.allowed_hosts).await.map_err(error)?;
-            self.table.push(conn).map_err(|e| wit::Error::Other(e.to_string()))
+            let conn = self.table.push(conn).map_err(|e| wit::Error::Other(e.to_string()))?;
+            self.postgres_connections += 1;
+            Ok(conn)
         }
 
         async fn query(
@@ -247,6 +264,7 @@ const _: () = {
 
         async fn drop(&mut self, conn: Resource<postgres::Connection>) -> wasmtime::Result<()> {
             self.table.delete(conn)?;
+            self.postgres_connections -= 1;
             Ok(())
         }
     }

@@ -24,6 +24,10 @@ use rusqlite::types::{Value as RValue, ValueRef};
 const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per database.
 const MAX_IDLE: usize = 64;
+/// Bytes of result rows one statement may buffer in the host (outside the
+/// guest's memory limit), as Spin's `MAX_HOST_BUFFERED_BYTES`; past it the
+/// statement fails with an `io` error saying so.
+pub const MAX_HOST_BUFFERED_BYTES: usize = 128 << 20;
 
 /// A value crossing the interface (same shape in both interface versions).
 #[derive(Debug, Clone, PartialEq)]
@@ -216,24 +220,37 @@ impl Session {
             Value::Null => RValue::Null,
         });
         let result = (|| {
-            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(io)?;
             let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
+            let mut buffered = 0usize;
+            while let Some(row) = rows.next().map_err(io)? {
                 let mut values = Vec::with_capacity(columns.len());
                 for i in 0..columns.len() {
-                    values.push(match row.get_ref(i)? {
+                    let value = match row.get_ref(i).map_err(io)? {
                         ValueRef::Integer(v) => Value::Integer(v),
                         ValueRef::Real(v) => Value::Real(v),
                         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
                         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
                         ValueRef::Null => Value::Null,
-                    });
+                    };
+                    buffered += std::mem::size_of::<Value>()
+                        + match &value {
+                            Value::Text(t) => t.len(),
+                            Value::Blob(b) => b.len(),
+                            _ => 0,
+                        };
+                    if buffered > MAX_HOST_BUFFERED_BYTES {
+                        return Err(Error::Io(format!(
+                            "query result too large: over the host's limit of {} MiB buffered per statement; fetch it in pages (LIMIT/OFFSET)",
+                            MAX_HOST_BUFFERED_BYTES >> 20
+                        )));
+                    }
+                    values.push(value);
                 }
                 out.push(values);
             }
             Ok(out)
-        })()
-        .map_err(io);
+        })();
         drop(stmt);
         if conn.is_autocommit() {
             self.gate = None;

@@ -193,10 +193,18 @@ impl Pools {
         Ok(Connection { client: Some(client), used: false, broken: false, zero_rows: self.zero_rows.clone() })
     }
 
-    /// Each connection string in use, answering `SELECT 1` (for `/readyz`).
-    pub async fn probe(&self) -> Result<(), String> {
-        let pools: Vec<(String, Pool)> =
+    /// Each connection string in use, and each of `configured` (the stores
+    /// the components are configured with, in use yet or not), answering
+    /// `SELECT 1` (for `/readyz`).
+    pub async fn probe(&self, configured: &[String]) -> Result<(), String> {
+        let mut pools: Vec<(String, Pool)> =
             self.by_address.lock().iter().map(|(address, (pool, _))| (address.clone(), pool.clone())).collect();
+        for address in configured {
+            if !pools.iter().any(|(a, _)| a == address) {
+                let pool = self.pool(address).map_err(|e| format!("PostgreSQL {}: {e:?}", redact(address)))?;
+                pools.push((address.clone(), pool));
+            }
+        }
         for (address, pool) in pools {
             let host = redact(&address);
             let client = pool.get().await.map_err(|e| format!("PostgreSQL {host}: no connection: {e}"))?;

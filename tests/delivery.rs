@@ -199,3 +199,40 @@ fn an_undefined_database_label_is_a_startup_error() {
     assert_eq!(error.len(), 1, "{stderr}");
     assert!(error[0].contains("\"user-kafka\"") && error[0].contains("\"audit\"") && error[0].contains("not defined"), "{stderr}");
 }
+
+// /readyz probes the store the component is configured with, not only the
+// PostgreSQL connections already opened: with PostgreSQL down before any
+// record (nothing listens at the configured address), the process is not
+// ready, and says why.
+#[test]
+fn readyz_is_not_ready_while_the_configured_postgres_is_down_before_any_record() {
+    let spec = AppSpec::default();
+    create_topic(&spec.topic, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = spec.write_manifest(dir.path());
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let down = format!("postgres://postgres@127.0.0.1:{}/users?sslmode=disable", free_port());
+    let host_port = support::postgres::authority(&down);
+    let host = Host::start(
+        &manifest,
+        &dir.path().join(".spin"),
+        &["kafka"],
+        &[
+            ("TRIGGER_KAFKA_METRICS_LISTEN", listen.as_str()),
+            ("SPIN_VARIABLE_DATABASE_URL", down.as_str()),
+            ("SPIN_VARIABLE_DATABASE_HOST", host_port.as_str()),
+        ],
+    );
+    eventually("/readyz to name PostgreSQL as the reason", Duration::from_secs(60), || {
+        let reply = monitoring(port, "/readyz");
+        reply.status == 503 && reply.body.contains("PostgreSQL")
+    });
+    // It stays so (not a passing moment before the group join).
+    std::thread::sleep(Duration::from_secs(2));
+    let reply = monitoring(port, "/readyz");
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.body.contains("PostgreSQL"), "{}", reply.body);
+    assert!(!reply.body.contains("password"), "{}", reply.body);
+    host.terminate();
+}

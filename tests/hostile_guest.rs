@@ -38,6 +38,7 @@ route = "/..."
 component = "hostile"
 [component.hostile]
 source = "{}"
+sqlite_databases = ["default"]
 "#,
         build_guest().display()
     );
@@ -122,4 +123,27 @@ fn an_instance_allocating_past_max_instance_memory_fails_alone() {
     // The failed instance took nothing down with it.
     assert_eq!(get(base, "/alloc?mib=4").status, 200);
     assert_eq!(get(base, "/ok").status, 200);
+}
+
+#[test]
+fn a_guest_that_asks_for_too_much_gets_errors_and_the_host_serves_on() {
+    let (_dir, host) = start(&[]);
+    let get = |path: &str| {
+        let reply = support::http().get(format!("{}{path}", host.base_url)).call().unwrap();
+        let status = reply.status().as_u16();
+        (status, reply.into_body().read_to_string().unwrap())
+    };
+    // Within the limits, both work.
+    assert_eq!(get("/sqlite-open?n=256"), (200, "opened 256".into()));
+    assert_eq!(get("/sqlite-big?mib=4"), (200, "4 rows".into()));
+    // Past them: a clear error to the guest.
+    let (status, body) = get("/sqlite-open?n=300");
+    assert_eq!(status, 500);
+    assert!(body.contains("open 257 failed") && body.contains("too many open connections: 256 per instance"), "{body}");
+    let (status, body) = get("/sqlite-big?mib=200");
+    assert_eq!(status, 500);
+    assert!(body.contains("query result too large") && body.contains("128 MiB"), "{body}");
+    // The host serves on.
+    assert_eq!(get("/"), (200, "ok".into()));
+    host.terminate();
 }

@@ -14,27 +14,8 @@ use support::{Host, Launcher, Store};
 fn start(env: &[(&str, &str)]) -> (tempfile::TempDir, Host) {
     let store = Store::postgres();
     let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("spin.toml");
     let Store::Postgres(url) = &store else { unreachable!() };
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"spin_manifest_version = 2
-[application]
-name = "pg-query"
-[[trigger.http]]
-route = "/..."
-component = "pg-query"
-[component.pg-query]
-source = "{}"
-allowed_outbound_hosts = ["postgres://{}"]
-variables = {{ database_url = "{url}" }}
-"#,
-            support::wasm("pg_query_guest").display(),
-            support::postgres::authority(url),
-        ),
-    )
-    .unwrap();
+    let manifest = support::postgres::pg_query_app(dir.path(), url);
     let host = Host::start(&manifest, &dir.path().join(".spin"), &["http"], env);
     (dir, host)
 }

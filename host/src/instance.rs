@@ -38,7 +38,15 @@ pub struct InstanceState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     pub limits: StoreLimits,
+    /// Open `connection` resources, per interface (see MAX_CONNECTIONS).
+    pub sqlite_connections: usize,
+    pub postgres_connections: usize,
 }
+
+/// Connections one instance may hold open at once, per interface, as Spin's
+/// `Table::new(256)`: a guest that opens without closing gets an error
+/// instead of growing the host's tables.
+pub const MAX_CONNECTIONS: usize = 256;
 
 impl InstanceState {
     pub fn new(component: Arc<ComponentContext>) -> Self {
@@ -55,6 +63,8 @@ impl InstanceState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             limits: limits.build(),
+            sqlite_connections: 0,
+            postgres_connections: 0,
             component,
         }
     }

@@ -154,6 +154,18 @@ impl Health {
     }
 }
 
+/// The PostgreSQL store the component is configured with: its
+/// `database_url` variable, resolved now (a variable provider may change
+/// it), when it names PostgreSQL. Probed before any instance opens it, so a
+/// store that is down before the first request makes the process not ready.
+fn configured_postgres(context: &crate::instance::ComponentContext) -> Vec<String> {
+    let Some(template) = context.config.get("database_url") else { return Vec::new() };
+    match context.variables.render(template) {
+        Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => vec![url],
+        _ => Vec::new(),
+    }
+}
+
 /// A read on each SQLite database the component may open (the file is there,
 /// readable, and not held by a stuck writer in rollback-journal mode), and on
 /// each PostgreSQL database in use.
@@ -166,7 +178,7 @@ async fn probe_databases(component: &PreparedComponent) -> Result<(), String> {
                 .open(label, &context.allowed_databases)
                 .map_err(|e| format!("database {label:?} cannot be opened: {e:?}"))?;
             connection
-                .execute("SELECT count(*) FROM sqlite_schema", Vec::new())
+                .execute_blocking("SELECT count(*) FROM sqlite_schema", Vec::new())
                 .map_err(|e| format!("database {label:?} does not answer: {e:?}"))?;
         }
         Ok::<(), String>(())
@@ -179,7 +191,8 @@ async fn probe_databases(component: &PreparedComponent) -> Result<(), String> {
     // Every PostgreSQL database the components of this process use (each
     // connection string they opened): a store that is down makes the process
     // not ready, whichever store the app is configured with.
-    match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, component.context.postgres.probe()).await {
+    let configured = configured_postgres(&component.context);
+    match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, component.context.postgres.probe(&configured)).await {
         Ok(result) => result,
         Err(_) => Err(format!("PostgreSQL did not answer within {DATABASE_PROBE_TIMEOUT:?}")),
     }

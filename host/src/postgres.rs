@@ -16,7 +16,8 @@
 //! every instance of every component in this process. Beyond Spin, each
 //! pooled connection keeps its prepared statements, so a repeated statement
 //! costs one round trip; and a connection given back mid-transaction is
-//! rolled back (or discarded) before another instance can get it.
+//! rolled back (or discarded) before another instance can get it, the
+//! transaction status taken from the server, not guessed from SQL text.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -189,13 +190,21 @@ impl Pools {
         ensure_allowed(address, allowed)?;
         let pool = self.pool(address)?;
         let client = pool.get().await.map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
-        Ok(Connection { client: Some(client), in_transaction: false, broken: false, zero_rows: self.zero_rows.clone() })
+        Ok(Connection { client: Some(client), used: false, broken: false, zero_rows: self.zero_rows.clone() })
     }
 
-    /// Each connection string in use, answering `SELECT 1` (for `/readyz`).
-    pub async fn probe(&self) -> Result<(), String> {
-        let pools: Vec<(String, Pool)> =
+    /// Each connection string in use, and each of `configured` (the stores
+    /// the components are configured with, in use yet or not), answering
+    /// `SELECT 1` (for `/readyz`).
+    pub async fn probe(&self, configured: &[String]) -> Result<(), String> {
+        let mut pools: Vec<(String, Pool)> =
             self.by_address.lock().iter().map(|(address, (pool, _))| (address.clone(), pool.clone())).collect();
+        for address in configured {
+            if !pools.iter().any(|(a, _)| a == address) {
+                let pool = self.pool(address).map_err(|e| format!("PostgreSQL {}: {e:?}", redact(address)))?;
+                pools.push((address.clone(), pool));
+            }
+        }
         for (address, pool) in pools {
             let host = redact(&address);
             let client = pool.get().await.map_err(|e| format!("PostgreSQL {host}: no connection: {e}"))?;
@@ -301,9 +310,9 @@ fn report_disallowed(destination: &str) {
 /// An open connection, the interface's `connection` resource.
 pub struct Connection {
     client: Option<Object>,
-    /// Whether the guest began a transaction it has not ended (tracked from
-    /// the statements, as tokio-postgres does not expose the server's status).
-    in_transaction: bool,
+    /// Whether the guest ran any statement on it: only then can it have left
+    /// a transaction open, and the server is asked on give-back.
+    used: bool,
     zero_rows: Arc<ZeroRowCheck>,
     /// The server closed it (a restart, a crash, a terminated backend): never
     /// given back to the pool.
@@ -338,6 +347,7 @@ impl Connection {
     async fn run(&mut self, statement: &str, params: &[Box<dyn ToSql + Send + Sync>], rows: bool) -> Result<Outcome, Error> {
         let client = self.client.as_ref().ok_or_else(|| Error::ConnectionFailed("no connection found".into()))?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        self.used = true;
         let mut retried = false;
         let result = loop {
             let stmt = match client.prepare_cached(statement).await {
@@ -353,7 +363,9 @@ impl Connection {
                 client.execute(&stmt, &refs).await.map(Outcome::Count)
             };
             match result {
-                Err(e) if !retried && !self.in_transaction && is_stale_plan(&e) => {
+                // Retried only outside a transaction block (inside one, the
+                // error has aborted it, and the guest must see that error).
+                Err(e) if !retried && is_stale_plan(&e) && transaction_status(client).await == TxStatus::Idle => {
                     client.statement_cache.remove(statement, &[]);
                     retried = true;
                 }
@@ -362,10 +374,6 @@ impl Connection {
         };
         if let Err(e) = &result {
             self.broken |= e.is_closed();
-        }
-        // Track the transaction state only from statements the server accepted.
-        if result.is_ok() {
-            self.in_transaction = transaction_state_after(statement, self.in_transaction);
         }
         result.map_err(query_failed)
     }
@@ -383,15 +391,22 @@ impl Drop for Connection {
             drop(Object::take(client));
             return;
         }
-        if !self.in_transaction {
+        if !self.used {
             return; // back to the pool as it is
         }
-        // Roll back before the pool hands it out again; if that cannot be
-        // done, the connection is closed instead of reused.
+        // Before the pool can hand it out again, ask the server whether a
+        // transaction is open (whatever SQL opened it: `/* x */ BEGIN`,
+        // `START TRANSACTION`, a function), and roll it back. A connection in
+        // an unknown state is closed instead of reused.
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    if client.batch_execute("ROLLBACK").await.is_err() {
+                    let clean = match transaction_status(&client).await {
+                        TxStatus::Idle => true,
+                        TxStatus::InTransaction => client.batch_execute("ROLLBACK").await.is_ok(),
+                        TxStatus::Unknown => false,
+                    };
+                    if !clean {
                         drop(Object::take(client));
                     }
                 });
@@ -401,21 +416,46 @@ impl Drop for Connection {
     }
 }
 
+#[derive(Debug, PartialEq)]
+enum TxStatus {
+    Idle,
+    InTransaction,
+    Unknown,
+}
+
+/// The session's transaction status, from the server. tokio-postgres reads
+/// the status byte of ReadyForQuery but does not expose it, so one statement
+/// asks: `transaction_timestamp()` is when the current transaction began,
+/// `statement_timestamp()` when this statement arrived. They are equal
+/// exactly when this statement is the first of its transaction, that is when
+/// no transaction block is open (pg_stat_activity's `xact_start` =
+/// `query_start` means the same); inside a block the statement arrives at
+/// least one round trip after the block began. A block aborted by an error
+/// answers 25P02, also a transaction to roll back. Unlike an unconditional
+/// `ROLLBACK`, this costs the server no "no transaction in progress" warning
+/// in its log on every give-back.
+async fn transaction_status(client: &tokio_postgres::Client) -> TxStatus {
+    use tokio_postgres::SimpleQueryMessage;
+    match client.simple_query("SELECT transaction_timestamp() = statement_timestamp()").await {
+        Ok(messages) => {
+            let first = messages.iter().find_map(|m| match m {
+                SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_owned)),
+                _ => None,
+            });
+            match first.flatten().as_deref() {
+                Some("t") => TxStatus::Idle,
+                Some("f") => TxStatus::InTransaction,
+                _ => TxStatus::Unknown,
+            }
+        }
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) => TxStatus::InTransaction,
+        Err(_) => TxStatus::Unknown,
+    }
+}
+
 /// PostgreSQL's "cached plan must not change result type" after DDL.
 fn is_stale_plan(e: &tokio_postgres::Error) -> bool {
     e.as_db_error().is_some_and(|db| db.code() == &tokio_postgres::error::SqlState::FEATURE_NOT_SUPPORTED && db.message().contains("cached plan"))
-}
-
-/// The transaction state after `statement` succeeded.
-fn transaction_state_after(statement: &str, before: bool) -> bool {
-    let mut words = statement.split_whitespace().map(|w| w.trim_end_matches(';').to_ascii_uppercase());
-    match (words.next().as_deref(), words.next().as_deref()) {
-        (Some("BEGIN"), _) | (Some("START"), Some("TRANSACTION")) => true,
-        (Some("ROLLBACK"), Some("TO")) => before,
-        (Some("COMMIT" | "END" | "ROLLBACK" | "ABORT"), _) => false,
-        (Some("PREPARE"), Some("TRANSACTION")) => false,
-        _ => before,
-    }
 }
 
 /// Spin's error text: the driver's error, debug-formatted.
@@ -521,17 +561,6 @@ fn convert_row(row: &Row) -> Result<Vec<Value>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transaction_tracking() {
-        assert!(transaction_state_after("BEGIN", false));
-        assert!(transaction_state_after("  start transaction isolation level serializable", false));
-        assert!(transaction_state_after("INSERT INTO t VALUES (1)", true));
-        assert!(transaction_state_after("ROLLBACK TO SAVEPOINT a", true));
-        assert!(!transaction_state_after("commit;", true));
-        assert!(!transaction_state_after("ROLLBACK", true));
-        assert!(!transaction_state_after("SELECT 1", false));
-    }
 
     #[test]
     fn zero_row_query_modes() {

@@ -2,8 +2,8 @@
 //! `spin:sqlite/sqlite@3.0.0`, `fermyon:spin/variables@2.0.0`,
 //! `spin:postgres/postgres@3.0.0`) to this host's implementations. The two
 //! SQLite versions share one implementation; only their generated types
-//! differ, so one macro maps both. PostgreSQL is bound async (its calls wait
-//! on the network), the others sync.
+//! differ, so one macro maps both. All are bound async: PostgreSQL calls wait
+//! on the network, SQLite statements on the blocking pool.
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
@@ -13,6 +13,8 @@ use crate::sqlite;
 wasmtime::component::bindgen!({
     path: "wit",
     world: "spin-host",
+    // Async: SQLite statements run on the blocking pool (see sqlite.rs).
+    imports: { default: async },
     with: {
         "fermyon:spin/sqlite.connection": crate::sqlite::Connection,
         "spin:sqlite/sqlite.connection": crate::sqlite::Connection,
@@ -73,12 +75,20 @@ macro_rules! sqlite_interface {
             impl wit::Host for InstanceState {}
 
             impl wit::HostConnection for InstanceState {
-                fn open(&mut self, database: String) -> Result<Resource<sqlite::Connection>, wit::Error> {
+                async fn open(&mut self, database: String) -> Result<Resource<sqlite::Connection>, wit::Error> {
+                    if self.sqlite_connections >= crate::instance::MAX_CONNECTIONS {
+                        return Err(wit::Error::Io(format!(
+                            "too many open connections: {} per instance",
+                            crate::instance::MAX_CONNECTIONS
+                        )));
+                    }
                     let conn = self.open_database(&database).map_err(error)?;
-                    self.table.push(conn).map_err(|e| wit::Error::Io(e.to_string()))
+                    let conn = self.table.push(conn).map_err(|e| wit::Error::Io(e.to_string()))?;
+                    self.sqlite_connections += 1;
+                    Ok(conn)
                 }
 
-                fn execute(
+                async fn execute(
                     &mut self,
                     conn: Resource<sqlite::Connection>,
                     statement: String,
@@ -86,7 +96,8 @@ macro_rules! sqlite_interface {
                 ) -> Result<wit::QueryResult, wit::Error> {
                     let conn = self.table.get_mut(&conn).map_err(|_| wit::Error::InvalidConnection)?;
                     let result = conn
-                        .execute(&statement, parameters.into_iter().map(to_host).collect())
+                        .execute(statement, parameters.into_iter().map(to_host).collect())
+                        .await
                         .map_err(error)?;
                     Ok(wit::QueryResult {
                         columns: result.columns,
@@ -98,8 +109,9 @@ macro_rules! sqlite_interface {
                     })
                 }
 
-                fn drop(&mut self, conn: Resource<sqlite::Connection>) -> wasmtime::Result<()> {
+                async fn drop(&mut self, conn: Resource<sqlite::Connection>) -> wasmtime::Result<()> {
                     self.table.delete(conn)?;
+                    self.sqlite_connections -= 1;
                     Ok(())
                 }
 
@@ -111,17 +123,17 @@ macro_rules! sqlite_interface {
 
 sqlite_interface!(fermyon::spin::sqlite, {});
 sqlite_interface!(spin::sqlite::sqlite, {
-    fn last_insert_rowid(&mut self, conn: Resource<sqlite::Connection>) -> i64 {
+    async fn last_insert_rowid(&mut self, conn: Resource<sqlite::Connection>) -> i64 {
         self.table.get(&conn).map_or(0, |c| c.last_insert_rowid())
     }
 
-    fn changes(&mut self, conn: Resource<sqlite::Connection>) -> u64 {
+    async fn changes(&mut self, conn: Resource<sqlite::Connection>) -> u64 {
         self.table.get(&conn).map_or(0, |c| c.changes())
     }
 });
 
 impl fermyon::spin::variables::Host for InstanceState {
-    fn get(&mut self, name: String) -> Result<String, fermyon::spin::variables::Error> {
+    async fn get(&mut self, name: String) -> Result<String, fermyon::spin::variables::Error> {
         use fermyon::spin::variables::Error;
         crate::variables::validate_name(&name).map_err(|e| Error::InvalidName(e.to_string()))?;
         let template = self
@@ -209,9 +221,17 @@ const _: () = {
 
     impl wit::HostConnection for InstanceState {
         async fn open(&mut self, address: String) -> Result<Resource<postgres::Connection>, wit::Error> {
+            if self.postgres_connections >= crate::instance::MAX_CONNECTIONS {
+                return Err(wit::Error::Other(format!(
+                    "too many open connections: {} per instance",
+                    crate::instance::MAX_CONNECTIONS
+                )));
+            }
             let component = self.component.clone();
             let conn = component.postgres.open(&address, &component.allowed_hosts).await.map_err(error)?;
-            self.table.push(conn).map_err(|e| wit::Error::Other(e.to_string()))
+            let conn = self.table.push(conn).map_err(|e| wit::Error::Other(e.to_string()))?;
+            self.postgres_connections += 1;
+            Ok(conn)
         }
 
         async fn query(
@@ -244,6 +264,7 @@ const _: () = {
 
         async fn drop(&mut self, conn: Resource<postgres::Connection>) -> wasmtime::Result<()> {
             self.table.delete(conn)?;
+            self.postgres_connections -= 1;
             Ok(())
         }
     }

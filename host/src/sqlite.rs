@@ -9,6 +9,8 @@
 //! database pass one gate at a time, so concurrent writers queue instead of
 //! sleeping in SQLite's busy handler; across processes (this trigger beside
 //! Spin's HTTP trigger) SQLite's own locking with a busy timeout applies.
+//! Statements run on tokio's blocking pool, as in Spin, so a statement
+//! waiting for another process's writer never holds an async worker.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -22,6 +24,10 @@ use rusqlite::types::{Value as RValue, ValueRef};
 const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per database.
 const MAX_IDLE: usize = 64;
+/// Bytes of result rows one statement may buffer in the host (outside the
+/// guest's memory limit), as Spin's `MAX_HOST_BUFFERED_BYTES`; past it the
+/// statement fails with an `io` error saying so.
+pub const MAX_HOST_BUFFERED_BYTES: usize = 128 << 20;
 
 /// A value crossing the interface (same shape in both interface versions).
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +113,7 @@ impl Databases {
             Some(conn) => conn,
             None => db.connect()?,
         };
-        Ok(Connection { db: db.clone(), conn: Some(conn), gate: None })
+        Ok(Connection { session: Some(Session { db: db.clone(), conn: Some(conn), gate: None }) })
     }
 }
 
@@ -136,8 +142,16 @@ impl Database {
     }
 }
 
-/// An open connection, the interface's `connection` resource.
+/// An open connection, the interface's `connection` resource. Its session
+/// is `None` only while a statement runs on a blocking thread (or after that
+/// thread panicked).
 pub struct Connection {
+    session: Option<Session>,
+}
+
+/// The rusqlite connection and the write gate it holds, moved as one onto
+/// the blocking thread that runs a statement.
+struct Session {
     db: Arc<Database>,
     conn: Option<rusqlite::Connection>,
     /// Held while this connection writes, or has a transaction open.
@@ -145,20 +159,56 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Runs inline on the calling tokio worker: a statement takes microseconds,
-    /// and handing every one to the blocking pool (`block_in_place`) cost more
-    /// than the SQL itself. Only waiting for this process's write gate, which can
-    /// take long, moves off the worker.
-    pub fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
+    /// Runs a statement on tokio's blocking pool, as Spin does: a statement
+    /// may sleep in SQLite's busy handler (the component sets `busy_timeout`)
+    /// while another process, such as `spin up`'s HTTP trigger, holds the
+    /// write lock, and that sleep must not take an async worker that
+    /// `/readyz` and the HTTP trigger share. If the caller goes away
+    /// mid-statement (a guest past its deadline), the statement finishes on
+    /// its thread and the session's drop rolls back and pools the connection.
+    pub async fn execute(&mut self, sql: String, params: Vec<Value>) -> Result<QueryResult, Error> {
+        let mut session = self.session.take().ok_or(Error::InvalidConnection)?;
+        let ran = tokio::task::spawn_blocking(move || {
+            let result = session.execute(&sql, params);
+            (session, result)
+        })
+        .await;
+        match ran {
+            Ok((session, result)) => {
+                self.session = Some(session);
+                result
+            }
+            Err(e) => Err(Error::Io(format!("statement failed: {e}"))),
+        }
+    }
+
+    /// Runs a statement on the calling thread (for callers already on a
+    /// blocking thread, such as the readiness probe).
+    pub fn execute_blocking(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
+        self.session.as_mut().ok_or(Error::InvalidConnection)?.execute(sql, params)
+    }
+
+    pub fn last_insert_rowid(&self) -> i64 {
+        self.session.as_ref().and_then(|s| s.conn.as_ref()).map_or(0, |c| c.last_insert_rowid())
+    }
+
+    pub fn changes(&self) -> u64 {
+        self.session.as_ref().and_then(|s| s.conn.as_ref()).map_or(0, |c| c.changes())
+    }
+}
+
+impl Session {
+    fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
         let io = |e: rusqlite::Error| Error::Io(e.to_string());
         let conn = self.conn.as_ref().ok_or(Error::InvalidConnection)?;
         let mut stmt = conn.prepare_cached(sql).map_err(io)?;
         if self.gate.is_none() && (!stmt.readonly() || is_transaction_start(sql)) {
-            let gate = match self.db.write_gate.try_lock_arc() {
-                Some(gate) => gate,
-                None => tokio::task::block_in_place(|| self.db.write_gate.try_lock_arc_for(LOCK_TIMEOUT))
-                    .ok_or_else(|| Error::Io("database is locked (another writer in this process)".into()))?,
-            };
+            // On a blocking thread already: waiting here takes no async worker.
+            let gate = self
+                .db
+                .write_gate
+                .try_lock_arc_for(LOCK_TIMEOUT)
+                .ok_or_else(|| Error::Io("database is locked (another writer in this process)".into()))?;
             self.gate = Some(gate);
         }
         let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
@@ -170,37 +220,42 @@ impl Connection {
             Value::Null => RValue::Null,
         });
         let result = (|| {
-            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(io)?;
             let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
+            let mut buffered = 0usize;
+            while let Some(row) = rows.next().map_err(io)? {
                 let mut values = Vec::with_capacity(columns.len());
                 for i in 0..columns.len() {
-                    values.push(match row.get_ref(i)? {
+                    let value = match row.get_ref(i).map_err(io)? {
                         ValueRef::Integer(v) => Value::Integer(v),
                         ValueRef::Real(v) => Value::Real(v),
                         ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
                         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
                         ValueRef::Null => Value::Null,
-                    });
+                    };
+                    buffered += std::mem::size_of::<Value>()
+                        + match &value {
+                            Value::Text(t) => t.len(),
+                            Value::Blob(b) => b.len(),
+                            _ => 0,
+                        };
+                    if buffered > MAX_HOST_BUFFERED_BYTES {
+                        return Err(Error::Io(format!(
+                            "query result too large: over the host's limit of {} MiB buffered per statement; fetch it in pages (LIMIT/OFFSET)",
+                            MAX_HOST_BUFFERED_BYTES >> 20
+                        )));
+                    }
+                    values.push(value);
                 }
                 out.push(values);
             }
             Ok(out)
-        })()
-        .map_err(io);
+        })();
         drop(stmt);
         if conn.is_autocommit() {
             self.gate = None;
         }
         Ok(QueryResult { columns, rows: result? })
-    }
-
-    pub fn last_insert_rowid(&self) -> i64 {
-        self.conn.as_ref().map_or(0, |c| c.last_insert_rowid())
-    }
-
-    pub fn changes(&self) -> u64 {
-        self.conn.as_ref().map_or(0, |c| c.changes())
     }
 }
 
@@ -209,7 +264,7 @@ fn is_transaction_start(sql: &str) -> bool {
     head.eq_ignore_ascii_case("begin") || head.eq_ignore_ascii_case("savep")
 }
 
-impl Drop for Connection {
+impl Drop for Session {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         // An instance that ends mid-transaction must not hand it to the next.
@@ -254,15 +309,15 @@ mod tests {
         let dbs = dbs(dir.path());
         let allowed = HashSet::from(["default".to_owned()]);
         let mut c = dbs.open("default", &allowed).unwrap();
-        c.execute("CREATE TABLE t (x INTEGER)", vec![]).unwrap();
-        c.execute("BEGIN", vec![]).unwrap();
-        c.execute("INSERT INTO t VALUES (?)", vec![Value::Integer(1)]).unwrap();
+        c.execute_blocking("CREATE TABLE t (x INTEGER)", vec![]).unwrap();
+        c.execute_blocking("BEGIN", vec![]).unwrap();
+        c.execute_blocking("INSERT INTO t VALUES (?)", vec![Value::Integer(1)]).unwrap();
         drop(c); // abandoned mid-transaction
         let mut c = dbs.open("default", &allowed).unwrap();
-        let r = c.execute("SELECT count(*) AS n FROM t", vec![]).unwrap();
+        let r = c.execute_blocking("SELECT count(*) AS n FROM t", vec![]).unwrap();
         assert_eq!(r.columns, ["n"]);
         assert_eq!(r.rows, vec![vec![Value::Integer(0)]]);
-        c.execute("INSERT INTO t VALUES (?)", vec![Value::Text("two".into())]).unwrap();
+        c.execute_blocking("INSERT INTO t VALUES (?)", vec![Value::Text("two".into())]).unwrap();
         assert_eq!(c.changes(), 1);
         assert_eq!(c.last_insert_rowid(), 1);
     }

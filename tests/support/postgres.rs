@@ -62,3 +62,29 @@ pub fn user_in_db(url: &str, user_id: &str) -> Option<serde_json::Value> {
         "phone_number": row.get::<_, String>(4),
     }))
 }
+
+/// An app of the pg-query test guest (tests/guests/pg-query), routed at
+/// `/...`, whose `database_url` is `url`; returns its manifest's path.
+pub fn pg_query_app(dir: &std::path::Path, url: &str) -> std::path::PathBuf {
+    let manifest = dir.join("spin.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "pg-query"
+[[trigger.http]]
+route = "/..."
+component = "pg-query"
+[component.pg-query]
+source = "{}"
+allowed_outbound_hosts = ["postgres://{}"]
+variables = {{ database_url = "{url}" }}
+"#,
+            super::wasm("pg_query_guest").display(),
+            authority(url),
+        ),
+    )
+    .unwrap();
+    manifest
+}

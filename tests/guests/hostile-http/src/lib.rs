@@ -2,6 +2,8 @@
 //! against a real component rather than a mock:
 //! - `/loop`: spins forever without ever calling the host;
 //! - `/alloc?mib=N`: allocates and touches N MiB of linear memory;
+//! - `/sqlite-open?n=N`: opens N SQLite connections and holds them all;
+//! - `/sqlite-big?mib=N`: a query whose result is N MiB of blobs;
 //! - anything else: 200 "ok".
 
 use spin_sdk::http::{Request, Response};
@@ -29,5 +31,31 @@ fn handle(req: Request) -> anyhow::Result<Response> {
         let touched = std::hint::black_box(&block).iter().step_by(4096).filter(|b| **b == 1).count();
         return Ok(Response::new(200, format!("allocated {mib} MiB ({touched} pages)")));
     }
+    if path.ends_with("/sqlite-open") {
+        let mut held = Vec::new();
+        for _ in 0..number(&req, "n") {
+            match spin_sdk::sqlite::Connection::open_default() {
+                Ok(conn) => held.push(conn),
+                Err(e) => return Ok(Response::new(500, format!("open {} failed: {e:?}", held.len() + 1))),
+            }
+        }
+        return Ok(Response::new(200, format!("opened {}", held.len())));
+    }
+    if path.ends_with("/sqlite-big") {
+        let db = spin_sdk::sqlite::Connection::open_default()?;
+        let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT randomblob(1048576) FROM n LIMIT ?";
+        return Ok(match db.execute(sql, &[spin_sdk::sqlite::Value::Integer(number(&req, "mib") as i64)]) {
+            Ok(result) => Response::new(200, format!("{} rows", result.rows.len())),
+            Err(e) => Response::new(500, format!("{e:?}")),
+        });
+    }
     Ok(Response::new(200, "ok"))
+}
+
+fn number(req: &Request, name: &str) -> usize {
+    req.query()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }

@@ -13,14 +13,14 @@ mod error_codes;
 mod input;
 mod migrations;
 mod model;
-mod kafka;
+mod offsets;
 mod store;
 
 pub use db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 pub use input::{parse_patch, parse_user_id, FieldErrors, InputError, MAX_BODY_BYTES};
 pub use migrations::{migrate, migrations, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
 pub use model::{UserInfo, UserPatch};
-pub use kafka::{apply_records, Applied, BatchError, Record};
+pub use offsets::{apply_records, Applied, BatchError, Record};
 pub use store::{read_user, write_user, Saved, UpsertOutcome};
 
 #[cfg(test)]

@@ -244,9 +244,9 @@ fn two_consumers_of_one_partition_never_apply_a_record_twice() {
     let record = |offset| crate::Record { topic: "users", partition: 0, offset, value: value.as_bytes() };
     crate::apply_records(&a, &[record(0)]).unwrap();
     b.execute("BEGIN", &[]).unwrap();
-    assert_eq!(crate::kafka::tests_support::read_offset(&b), Some(0));
+    assert_eq!(crate::offsets::tests_support::read_offset(&b), Some(0));
     crate::apply_records(&a, &[record(1)]).unwrap();
-    let err = crate::kafka::tests_support::claim_from(&b, 0, 1).unwrap_err();
+    let err = crate::offsets::tests_support::claim_from(&b, 0, 1).unwrap_err();
     assert_eq!(err.kind(), DbErrorKind::Busy, "{err}");
     assert!(err.to_string().contains("moved concurrently"), "{err}");
     b.execute("ROLLBACK", &[]).unwrap();

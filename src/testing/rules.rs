@@ -2,10 +2,34 @@
 //! adapter (`sqlite`, `postgres`) against a real database, so one rule is
 //! checked on both stores. `connect` opens a new connection to one database
 //! that starts empty (no schema).
+//!
+//! A rule added here is listed once, in [`for_each_shared_rule`], and so runs
+//! on every store.
 
 use crate::testing::counting::Counting;
 use crate::testing::post;
 use crate::{apply_records, read_user, Applied, BatchError, Database, Dialect, Record, SqlValue, UpsertOutcome};
+
+/// Calls `$store!` with the name of every shared rule; each store's module
+/// defines its `$store` macro, which turns a name into a `#[test]` on it.
+macro_rules! for_each_shared_rule {
+    ($store:ident) => {
+        $store!(
+            create_then_partial_update_then_clear,
+            fresh_database_migrates_on_first_read,
+            fresh_database_migrates_on_first_write,
+            older_schema_migrates_when_kafka_needs_it,
+            concurrent_starters_apply_each_migration_once,
+            concurrent_writers_never_lose_a_create,
+            batches_are_all_or_nothing,
+            redelivered_records_are_skipped_and_counted,
+            deleting_the_bookkeeping_reprocesses_on_purpose,
+            statements_per_request,
+            each_adapter_reports_the_kind_of_a_failure,
+        );
+    };
+}
+pub(crate) use for_each_shared_rule;
 
 fn id(n: u128) -> uuid::Uuid {
     uuid::Uuid::from_u128(n)

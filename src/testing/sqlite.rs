@@ -73,19 +73,7 @@ macro_rules! shared_rules {
     };
 }
 
-shared_rules!(
-    create_then_partial_update_then_clear,
-    fresh_database_migrates_on_first_read,
-    fresh_database_migrates_on_first_write,
-    older_schema_migrates_when_kafka_needs_it,
-    concurrent_starters_apply_each_migration_once,
-    concurrent_writers_never_lose_a_create,
-    batches_are_all_or_nothing,
-    redelivered_records_are_skipped_and_counted,
-    deleting_the_bookkeeping_reprocesses_on_purpose,
-    statements_per_request,
-    each_adapter_reports_the_kind_of_a_failure,
-);
+super::rules::for_each_shared_rule!(shared_rules);
 
 #[test]
 fn migrations_are_recorded_in_user_version_and_switch_to_wal() {

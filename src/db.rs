@@ -29,30 +29,59 @@ pub enum Dialect {
     Postgres,
 }
 
-/// A database failure, with the backend's own message.
+/// What kind of failure a [`DbError`] is, decided by the adapter that met it
+/// from the backend's own code (see `crate::error_codes`), so that callers
+/// branch on the kind, never on the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbErrorKind {
+    /// A table or column the statement names does not exist yet: the schema
+    /// is behind (a fresh or older database), so migrating and running the
+    /// statement again can succeed.
+    MissingSchema,
+    /// Another connection holds a lock (SQLite's SQLITE_BUSY/SQLITE_LOCKED,
+    /// PostgreSQL's lock and serialization failures): retrying can succeed.
+    Busy,
+    /// The data broke a constraint: the same statement fails again.
+    Constraint,
+    /// The database cannot be reached or is shutting down (an outage):
+    /// the same request may succeed once it is back.
+    Unavailable,
+    /// Anything else, including a store configured wrongly (a label or an
+    /// address not granted): retrying cannot help.
+    Other,
+}
+
+/// A database failure: its kind and the backend's own message.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DbError(pub String);
+pub struct DbError {
+    kind: DbErrorKind,
+    message: String,
+}
 
 impl DbError {
-    /// The statement names a table or column that does not exist yet: the
-    /// schema is behind (a fresh database, or an older one), so migrating and
-    /// running the statement again can succeed. SQLite says so in words;
-    /// PostgreSQL's SQLSTATEs 42P01 (undefined table) and 42703 (undefined
-    /// column) appear in every error text its clients produce.
-    pub fn is_schema_behind(&self) -> bool {
-        const SIGNS: [&str; 5] = ["no such table", "no such column", "has no column named", "42P01", "42703"];
-        SIGNS.iter().any(|s| self.0.contains(s))
+    pub fn new(kind: DbErrorKind, message: impl Into<String>) -> Self {
+        DbError { kind, message: message.into() }
     }
 
-    /// SQLite's SQLITE_BUSY/SQLITE_LOCKED: another connection holds a lock.
-    pub fn is_busy(&self) -> bool {
-        self.0.contains("database is locked") || self.0.contains("database table is locked")
+    /// A failure of kind [`DbErrorKind::Other`], such as a result of an
+    /// unexpected shape.
+    pub fn other(message: impl Into<String>) -> Self {
+        Self::new(DbErrorKind::Other, message)
+    }
+
+    pub fn kind(&self) -> DbErrorKind {
+        self.kind
+    }
+
+    /// The same failure, its message prefixed with what was being done.
+    pub fn context(self, doing: &str) -> Self {
+        DbError { message: format!("{doing}: {}", self.message), ..self }
     }
 }
 
 impl std::fmt::Display for DbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 

@@ -39,7 +39,7 @@ impl FieldErrors {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputError {
     /// Larger than [`MAX_BODY_BYTES`].
-    TooLarge { size: usize },
+    TooLarge,
     /// Not parseable as JSON.
     MalformedJson(String),
     /// JSON, but not an object (DRF's `non_field_errors`).
@@ -52,7 +52,7 @@ impl InputError {
     /// The JSON error body clients get, in DRF's shapes.
     pub fn to_json(&self) -> Value {
         match self {
-            InputError::TooLarge { .. } => serde_json::json!({
+            InputError::TooLarge => serde_json::json!({
                 "detail": format!("Request body exceeds {MAX_BODY_BYTES} bytes.")
             }),
             InputError::MalformedJson(msg) => {
@@ -76,7 +76,7 @@ impl std::fmt::Display for InputError {
 /// fields are optional, absent meaning "leave unchanged". Unknown keys are ignored.
 pub fn parse_patch(json: &[u8]) -> Result<UserPatch, InputError> {
     if json.len() > MAX_BODY_BYTES {
-        return Err(InputError::TooLarge { size: json.len() });
+        return Err(InputError::TooLarge);
     }
     let value: Value =
         serde_json::from_slice(json).map_err(|e| InputError::MalformedJson(e.to_string()))?;
@@ -316,7 +316,7 @@ mod tests {
         assert!(matches!(parse_patch(b"{nope"), Err(InputError::MalformedJson(_))));
         assert!(matches!(parse_patch(b""), Err(InputError::MalformedJson(_))));
         let big = vec![b' '; MAX_BODY_BYTES + 1];
-        assert!(matches!(parse_patch(&big), Err(InputError::TooLarge { .. })));
+        assert!(matches!(parse_patch(&big), Err(InputError::TooLarge)));
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn pending(all: &'static [(&'static str, &'static str)], applied: i64) -> &'stat
 fn apply(db: &impl Database, migrations: &[(&str, &str)]) -> Result<(), DbError> {
     for (name, sql) in migrations {
         for statement in statements(sql) {
-            db.execute(statement, &[]).map_err(|e| DbError(format!("migration {name}: {e}")))?;
+            db.execute(statement, &[]).map_err(|e| e.context(&format!("migration {name}")))?;
         }
     }
     Ok(())
@@ -124,7 +124,7 @@ fn apply(db: &impl Database, migrations: &[(&str, &str)]) -> Result<(), DbError>
 fn integer(rows: Vec<Vec<SqlValue>>, what: &str) -> Result<i64, DbError> {
     match rows.first().and_then(|r| r.first()) {
         Some(SqlValue::Integer(v)) => Ok(*v),
-        other => Err(DbError(format!("unexpected {what} result: {other:?}"))),
+        other => Err(DbError::other(format!("unexpected {what} result: {other:?}"))),
     }
 }
 

@@ -8,7 +8,7 @@
 
 use uuid::Uuid;
 
-use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 use crate::dialect::{prepare_write, query};
 use crate::migrations::migrate;
 use crate::model::{UserInfo, UserPatch};
@@ -55,7 +55,7 @@ const UPSERT_USER: &str = "INSERT INTO user_info \
 /// re-check, so each applies once.
 pub(crate) fn with_schema<T>(db: &impl Database, work: impl Fn() -> Result<T, DbError>) -> Result<T, DbError> {
     match work() {
-        Err(e) if e.is_schema_behind() => {
+        Err(e) if e.kind() == DbErrorKind::MissingSchema => {
             migrate(db)?;
             work()
         }
@@ -70,7 +70,7 @@ pub fn read_user(db: &impl Database, user_id: Uuid) -> Result<Option<UserInfo>, 
         // In WAL mode a reader waits for nobody, except in rare moments (the
         // first connection recovering the WAL, a checkpoint restarting it);
         // then wait as a writer would, rather than fail the request.
-        Err(e) if e.is_busy() && db.dialect() == Dialect::Sqlite => {
+        Err(e) if e.kind() == DbErrorKind::Busy && db.dialect() == Dialect::Sqlite => {
             prepare_write(db)?;
             read()
         }
@@ -86,19 +86,20 @@ pub fn write_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbErro
 }
 
 /// Looks a user up by id (no migration, no retry).
-pub fn find_user(db: &impl Database, user_id: Uuid) -> Result<Option<UserInfo>, DbError> {
+pub(crate) fn find_user(db: &impl Database, user_id: Uuid) -> Result<Option<UserInfo>, DbError> {
     let rows = query(db, SELECT_USER, &[SqlValue::Text(user_id.to_string())])?;
     match rows.first() {
         // A NULL key: the LEFT JOIN found no user.
         Some(row) if row.first() == Some(&SqlValue::Null) => Ok(None),
         Some(row) => user_from_row(row).map(|(u, _)| Some(u)),
-        None => Err(DbError("the user lookup returned no row".into())),
+        None => Err(DbError::other("the user lookup returned no row")),
     }
 }
 
 /// Creates or updates the user named by `patch.user_id`, touching only the
-/// fields the patch carries. One statement.
-pub fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbError> {
+/// fields the patch carries. One statement, no migration: callers go
+/// through [`with_schema`].
+pub(crate) fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbError> {
     let text = |v: &Option<String>| v.clone().map_or(SqlValue::Null, SqlValue::Text);
     let rows = query(
         db,
@@ -111,7 +112,7 @@ pub fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbErr
             text(&patch.phone_number),
         ],
     )?;
-    let row = rows.first().ok_or_else(|| DbError("upsert returned no row".into()))?;
+    let row = rows.first().ok_or_else(|| DbError::other("upsert returned no row"))?;
     let (user, revision) = user_from_row(row)?;
     let outcome = if revision == 1 { UpsertOutcome::Created } else { UpsertOutcome::Updated };
     Ok(Saved { user, outcome })
@@ -120,12 +121,12 @@ pub fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbErr
 fn user_from_row(row: &[SqlValue]) -> Result<(UserInfo, i64), DbError> {
     let text = |i: usize| match row.get(i) {
         Some(SqlValue::Text(s)) => Ok(s.clone()),
-        other => Err(DbError(format!("column {i}: expected text, got {other:?}"))),
+        other => Err(DbError::other(format!("column {i}: expected text, got {other:?}"))),
     };
-    let user_id = Uuid::parse_str(&text(0)?).map_err(|e| DbError(format!("stored user_id: {e}")))?;
+    let user_id = Uuid::parse_str(&text(0)?).map_err(|e| DbError::other(format!("stored user_id: {e}")))?;
     let revision = match row.get(5) {
         Some(SqlValue::Integer(r)) => *r,
-        other => return Err(DbError(format!("revision: expected integer, got {other:?}"))),
+        other => return Err(DbError::other(format!("revision: expected integer, got {other:?}"))),
     };
     let user = UserInfo {
         user_id,

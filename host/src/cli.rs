@@ -77,13 +77,8 @@ pub struct SpinTriggerFlags {
     #[arg(long = "variable", value_name = "VARIABLE")]
     pub variables: Vec<String>,
 
-    /// Print the trigger's options and exit (used by `spin up --help`).
-    #[arg(long = "help-args-only", hide = true)]
-    pub help_args_only: bool,
-
-    /// Print the flags this trigger accepts as JSON on stderr and exit (used by `spin up`).
-    #[arg(long = "launch-metadata-only", hide = true)]
-    pub launch_metadata_only: bool,
+    // `--help-args-only` and `--launch-metadata-only` (the plugin protocol's
+    // probes) are answered in main.rs before these flags are parsed.
 }
 
 /// This trigger's own flags, in both modes (`spin up` routes them here too).

@@ -88,7 +88,7 @@ impl Runtime {
         let id = &context.id;
         let bytes = std::fs::read(source)
             .with_context(|| format!("component {id:?}: cannot read {}", source.display()))?;
-        if wasmparser_is_core_module(&bytes) {
+        if is_core_module(&bytes) {
             anyhow::bail!(
                 "component {id:?}: {} is a core wasm module, not a component; build it for wasm32-wasip2",
                 source.display()
@@ -142,8 +142,8 @@ fn env_bytes(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Core modules start with version 1 in the preamble; components use a
-/// different layer/version field.
-fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+/// Read from the preamble alone: core modules start with version 1;
+/// components use a different layer/version field.
+fn is_core_module(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && &bytes[..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }

@@ -14,7 +14,7 @@ pub use postgres::SpinPostgres;
 #[cfg(feature = "spin-sqlite")]
 pub use sqlite::SpinSqlite;
 
-use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 
 /// The component variable naming the store.
 pub const DATABASE_URL_VARIABLE: &str = "database_url";
@@ -40,20 +40,21 @@ impl Store {
             Ok(url) => url,
             Err(Error::Undefined(_)) => String::new(),
             // Falling back to SQLite here could write to the wrong store.
-            Err(e) => return Err(DbError(format!("variable {DATABASE_URL_VARIABLE}: {e}"))),
+            // A variables provider (Vault, Azure Key Vault) may be down for a while.
+            Err(e) => return Err(DbError::new(DbErrorKind::Unavailable, format!("variable {DATABASE_URL_VARIABLE}: {e}"))),
         };
         let url = url.trim();
         if url.is_empty() {
             #[cfg(feature = "spin-sqlite")]
             return SpinSqlite::open(SQLITE_LABEL).map(Store::Sqlite);
             #[cfg(not(feature = "spin-sqlite"))]
-            return Err(DbError("database_url is empty, and this build has no SQLite store: set it to a postgres:// URL".into()));
+            return Err(DbError::other("database_url is empty, and this build has no SQLite store: set it to a postgres:// URL"));
         }
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             SpinPostgres::open(url).map(Store::Postgres)
         } else {
             // Never echo the value: it may hold a password.
-            Err(DbError("database_url must be empty (SQLite) or a postgres:// URL".into()))
+            Err(DbError::other("database_url must be empty (SQLite) or a postgres:// URL"))
         }
     }
 }

@@ -5,7 +5,8 @@
 
 use spin_sdk::pg3::{Connection, DbValue, ParameterValue, PgError as Error};
 
-use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
+use crate::error_codes::{sqlstate_in, sqlstate_kind};
 
 /// An open PostgreSQL connection.
 pub struct SpinPostgres(Connection);
@@ -13,7 +14,7 @@ pub struct SpinPostgres(Connection);
 impl SpinPostgres {
     /// Connects to `address` (a `postgres://` URL or a key=value string).
     pub fn open(address: &str) -> Result<Self, DbError> {
-        Connection::open(address).map(SpinPostgres).map_err(|e| DbError(describe(&e)))
+        Connection::open(address).map(SpinPostgres).map_err(|e| db_error(&e))
     }
 }
 
@@ -25,11 +26,11 @@ impl Database for SpinPostgres {
     // `execute` for every statement without rows: Spin 4.0.0-4.0.2 never
     // answer a `query` that yields none (spin#3671, see `crate::db`).
     fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
-        self.0.execute(sql, &parameters(params)).map(drop).map_err(|e| DbError(describe(&e)))
+        self.0.execute(sql, &parameters(params)).map(drop).map_err(|e| db_error(&e))
     }
 
     fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
-        let result = self.0.query(sql, &parameters(params)).map_err(|e| DbError(describe(&e)))?;
+        let result = self.0.query(sql, &parameters(params)).map_err(|e| db_error(&e))?;
         Ok(result
             .rows
             .into_iter()
@@ -60,12 +61,24 @@ fn parameters(params: &[SqlValue]) -> Vec<ParameterValue> {
         .collect()
 }
 
-fn describe(e: &Error) -> String {
-    match e {
-        Error::ConnectionFailed(msg) => format!("connection failed: {msg}"),
-        Error::BadParameter(msg) => format!("bad parameter: {msg}"),
-        Error::QueryFailed(msg) => format!("query failed: {msg}"),
-        Error::ValueConversionFailed(msg) => format!("value conversion failed: {msg}"),
-        Error::Other(msg) => msg.clone(),
-    }
+/// `pg3` has no code field: a server error's SQLSTATE is inside
+/// `QueryFailed`'s text, which `crate::error_codes` reads. A query failure
+/// without one is the connection failing (closed, reset), an outage.
+fn db_error(e: &Error) -> DbError {
+    let (kind, message) = match e {
+        // Spin refuses an address not in `allowed_outbound_hosts` with this
+        // text and no other sign: the deployment is wrong, not the server down.
+        Error::ConnectionFailed(msg) if msg.contains("is not permitted") => {
+            (DbErrorKind::Other, format!("connection failed: {msg}"))
+        }
+        Error::ConnectionFailed(msg) => (DbErrorKind::Unavailable, format!("connection failed: {msg}")),
+        Error::QueryFailed(msg) => {
+            let kind = sqlstate_in(msg).map_or(DbErrorKind::Unavailable, sqlstate_kind);
+            (kind, format!("query failed: {msg}"))
+        }
+        Error::BadParameter(msg) => (DbErrorKind::Other, format!("bad parameter: {msg}")),
+        Error::ValueConversionFailed(msg) => (DbErrorKind::Other, format!("value conversion failed: {msg}")),
+        Error::Other(msg) => (DbErrorKind::Other, msg.clone()),
+    };
+    DbError::new(kind, message)
 }

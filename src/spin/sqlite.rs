@@ -3,7 +3,8 @@
 
 use spin_sdk::sqlite::{Connection, Error, Value};
 
-use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
+use crate::error_codes::sqlite_message_kind;
 
 /// An open Spin SQLite connection.
 pub struct SpinSqlite(Connection);
@@ -11,7 +12,7 @@ pub struct SpinSqlite(Connection);
 impl SpinSqlite {
     /// Opens the database with the given label (`"default"` for Spin's default).
     pub fn open(label: &str) -> Result<Self, DbError> {
-        Connection::open(label).map(SpinSqlite).map_err(|e| DbError(describe(&e)))
+        Connection::open(label).map(SpinSqlite).map_err(|e| db_error(&e))
     }
 }
 
@@ -41,7 +42,7 @@ impl SpinSqlite {
                 SqlValue::Text(s) => Value::Text(s.clone()),
             })
             .collect();
-        let result = self.0.execute(sql, &params).map_err(|e| DbError(describe(&e)))?;
+        let result = self.0.execute(sql, &params).map_err(|e| db_error(&e))?;
         Ok(result
             .rows
             .into_iter()
@@ -60,12 +61,16 @@ impl SpinSqlite {
     }
 }
 
-fn describe(e: &Error) -> String {
-    match e {
-        Error::NoSuchDatabase => "no such database".into(),
-        Error::AccessDenied => "access denied to database".into(),
-        Error::InvalidConnection => "invalid connection".into(),
-        Error::DatabaseFull => "database full".into(),
-        Error::Io(msg) => msg.clone(),
-    }
+/// The kind comes from the interface's variant; `Io` carries SQLite's
+/// message only, which `crate::error_codes` reads.
+fn db_error(e: &Error) -> DbError {
+    let (kind, message) = match e {
+        // A label not granted or not configured: the deployment is wrong.
+        Error::NoSuchDatabase => (DbErrorKind::Other, "no such database".into()),
+        Error::AccessDenied => (DbErrorKind::Other, "access denied to database".into()),
+        Error::InvalidConnection => (DbErrorKind::Unavailable, "invalid connection".into()),
+        Error::DatabaseFull => (DbErrorKind::Unavailable, "database full".into()),
+        Error::Io(msg) => (sqlite_message_kind(msg), msg.clone()),
+    };
+    DbError::new(kind, message)
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use postgres::types::{IsNull, ToSql, Type};
 
-use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
 
@@ -83,9 +83,11 @@ fn parameters(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync>> {
         .collect()
 }
 
-/// Debug, as Spin's host flattens errors: it carries the SQLSTATE.
+/// The kind from the server's SQLSTATE; an error without one is the
+/// connection failing. The message is Debug, as Spin's host flattens errors.
 fn debug(e: postgres::Error) -> DbError {
-    DbError(format!("{e:?}"))
+    let kind = e.code().map_or(DbErrorKind::Unavailable, |code| crate::error_codes::sqlstate_kind(code.code()));
+    DbError::new(kind, format!("{e:?}"))
 }
 
 /// The admin URL of the server the tests use: `TEST_DATABASE_URL` (what
@@ -218,18 +220,7 @@ macro_rules! shared_rules {
     };
 }
 
-shared_rules!(
-    create_then_partial_update_then_clear,
-    fresh_database_migrates_on_first_read,
-    fresh_database_migrates_on_first_write,
-    older_schema_migrates_when_kafka_needs_it,
-    concurrent_starters_apply_each_migration_once,
-    concurrent_writers_never_lose_a_create,
-    batches_are_all_or_nothing,
-    redelivered_records_are_skipped_and_counted,
-    deleting_the_bookkeeping_reprocesses_on_purpose,
-    statements_per_request,
-);
+super::rules::for_each_shared_rule!(shared_rules);
 
 #[test]
 fn two_consumers_of_one_partition_never_apply_a_record_twice() {
@@ -241,10 +232,11 @@ fn two_consumers_of_one_partition_never_apply_a_record_twice() {
     let record = |offset| crate::Record { topic: "users", partition: 0, offset, value: value.as_bytes() };
     crate::apply_records(&a, &[record(0)]).unwrap();
     b.execute("BEGIN", &[]).unwrap();
-    assert_eq!(crate::kafka::tests_support::read_offset(&b), Some(0));
+    assert_eq!(crate::offsets::tests_support::read_offset(&b), Some(0));
     crate::apply_records(&a, &[record(1)]).unwrap();
-    let err = crate::kafka::tests_support::claim_from(&b, 0, 1).unwrap_err();
-    assert!(err.0.contains("moved concurrently"), "{err}");
+    let err = crate::offsets::tests_support::claim_from(&b, 0, 1).unwrap_err();
+    assert_eq!(err.kind(), DbErrorKind::Busy, "{err}");
+    assert!(err.to_string().contains("moved concurrently"), "{err}");
     b.execute("ROLLBACK", &[]).unwrap();
     let revision = a.query("SELECT revision FROM user_info", &[]).unwrap();
     assert_eq!(revision, vec![vec![SqlValue::Integer(2)]]);
@@ -298,14 +290,14 @@ fn first_requests_that_lose_the_migration_race_still_succeed() {
     let (a_body, post_body, kafka_body) = (body(1), body(3), body(4));
     std::thread::scope(|s| {
         let a_body = &a_body;
-        let winner = s.spawn(move || crate::apply_update(&a, a_body.as_bytes()).map(drop));
+        let winner = s.spawn(move || crate::testing::post(&a, a_body.as_bytes()).map(drop));
         paused.recv_timeout(Duration::from_secs(30)).expect("A reaches its migration");
         let losers = [
             s.spawn(|| crate::read_user(&connect(&url), uuid::Uuid::from_u128(2)).map(|u| assert_eq!(u, None))),
-            s.spawn(|| crate::apply_update(&connect(&url), post_body.as_bytes()).map(drop).map_err(|e| DbError(e.to_string()))),
+            s.spawn(|| crate::testing::post(&connect(&url), post_body.as_bytes()).map(drop)),
             s.spawn(|| {
                 let record = crate::Record { topic: "users", partition: 0, offset: 0, value: kafka_body.as_bytes() };
-                crate::apply_records(&connect(&url), &[record]).map(drop).map_err(|(_, e)| DbError(e.to_string()))
+                crate::apply_records(&connect(&url), &[record]).map(drop).map_err(|e| DbError::other(e.to_string()))
             }),
         ];
         // Let A go only once all three wait for its lock.

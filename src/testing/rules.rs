@@ -2,11 +2,34 @@
 //! adapter (`sqlite`, `postgres`) against a real database, so one rule is
 //! checked on both stores. `connect` opens a new connection to one database
 //! that starts empty (no schema).
+//!
+//! A rule added here is listed once, in [`for_each_shared_rule`], and so runs
+//! on every store.
 
 use crate::testing::counting::Counting;
-use crate::{
-    apply_records, apply_update, read_user, Applied, ApplyError, Database, Dialect, Record, SqlValue, UpsertOutcome,
-};
+use crate::testing::post;
+use crate::{apply_records, read_user, Applied, BatchError, Database, Dialect, Record, SqlValue, UpsertOutcome};
+
+/// Calls `$store!` with the name of every shared rule; each store's module
+/// defines its `$store` macro, which turns a name into a `#[test]` on it.
+macro_rules! for_each_shared_rule {
+    ($store:ident) => {
+        $store!(
+            create_then_partial_update_then_clear,
+            fresh_database_migrates_on_first_read,
+            fresh_database_migrates_on_first_write,
+            older_schema_migrates_when_kafka_needs_it,
+            concurrent_starters_apply_each_migration_once,
+            concurrent_writers_never_lose_a_create,
+            batches_are_all_or_nothing,
+            redelivered_records_are_skipped_and_counted,
+            deleting_the_bookkeeping_reprocesses_on_purpose,
+            statements_per_request,
+            each_adapter_reports_the_kind_of_a_failure,
+        );
+    };
+}
+pub(crate) use for_each_shared_rule;
 
 fn id(n: u128) -> uuid::Uuid {
     uuid::Uuid::from_u128(n)
@@ -30,15 +53,15 @@ fn body(user: u128, field: &str, value: &str) -> String {
 pub fn create_then_partial_update_then_clear<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
     let db = connect();
     let first = body(1, "first_name", "John");
-    let saved = apply_update(&db, first.as_bytes()).unwrap();
+    let saved = post(&db, first.as_bytes()).unwrap();
     assert_eq!(saved.outcome, UpsertOutcome::Created);
     assert_eq!(saved.user.phone_number, "");
     let partial = serde_json::json!({"user_id": id(1), "last_name": "Doe", "phone_number": "555 0100"}).to_string();
-    let saved = apply_update(&db, partial.as_bytes()).unwrap();
+    let saved = post(&db, partial.as_bytes()).unwrap();
     assert_eq!(saved.outcome, UpsertOutcome::Updated);
     assert_eq!(saved.user.first_name, "John", "absent field unchanged");
     assert_eq!(saved.user.phone_number, "555 0100");
-    apply_update(&db, body(1, "phone_number", "").as_bytes()).unwrap();
+    post(&db, body(1, "phone_number", "").as_bytes()).unwrap();
     let found = read_user(&db, id(1)).unwrap().unwrap();
     assert_eq!((found.first_name.as_str(), found.last_name.as_str(), found.phone_number.as_str()), ("John", "Doe", ""));
     assert_eq!(read_user(&db, id(2)).unwrap(), None);
@@ -50,15 +73,15 @@ pub fn fresh_database_migrates_on_first_read<D: Database>(connect: &(dyn Fn() ->
 }
 
 pub fn fresh_database_migrates_on_first_write<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
-    let saved = apply_update(&connect(), body(1, "email", "a@example.com").as_bytes()).unwrap();
+    let saved = post(&connect(), body(1, "email", "a@example.com").as_bytes()).unwrap();
     assert_eq!(saved.outcome, UpsertOutcome::Created);
 }
 
 pub fn older_schema_migrates_when_kafka_needs_it<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
     let db = connect();
     crate::migrations::migrate_to(&db, 1).unwrap();
-    apply_update(&db, body(1, "first_name", "Ann").as_bytes()).unwrap();
-    assert!(db.query("SELECT count(*) FROM kafka_offsets", &[]).unwrap_err().is_schema_behind());
+    post(&db, body(1, "first_name", "Ann").as_bytes()).unwrap();
+    assert!(db.query("SELECT count(*) FROM kafka_offsets", &[]).unwrap_err().kind() == crate::DbErrorKind::MissingSchema);
     let value = body(1, "last_name", "Lee");
     let applied = apply_records(&db, &[record(0, &value)]).unwrap();
     assert_eq!(applied, Applied { applied: 1, skipped: 0 });
@@ -72,7 +95,7 @@ pub fn concurrent_starters_apply_each_migration_once<D: Database>(connect: &(dyn
     // table without IF NOT EXISTS would fail).
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..8u128)
-            .map(|n| s.spawn(move || apply_update(&connect(), body(n, "first_name", "x").as_bytes()).map(drop)))
+            .map(|n| s.spawn(move || post(&connect(), body(n, "first_name", "x").as_bytes()).map(drop)))
             .collect();
         for w in workers {
             w.join().unwrap().unwrap();
@@ -98,7 +121,7 @@ pub fn concurrent_writers_never_lose_a_create<D: Database>(connect: &(dyn Fn() -
                     (0..150u128)
                         .filter(|n| {
                             let json = body(*n, "first_name", &format!("w{w}"));
-                            apply_update(&db, json.as_bytes()).unwrap().outcome == UpsertOutcome::Created
+                            post(&db, json.as_bytes()).unwrap().outcome == UpsertOutcome::Created
                         })
                         .count()
                 })
@@ -113,9 +136,8 @@ pub fn batches_are_all_or_nothing<D: Database>(connect: &(dyn Fn() -> D + Sync))
     let db = connect();
     let (a, b, again) = (body(1, "first_name", "A"), body(2, "first_name", "B"), body(1, "last_name", "Z"));
     let bad = r#"{"user_id": "nope"}"#;
-    let (index, e) = apply_records(&db, &[record(0, &a), record(1, bad)]).unwrap_err();
-    assert!(matches!(e, ApplyError::Invalid(_)));
-    assert_eq!(index, 1);
+    let e = apply_records(&db, &[record(0, &a), record(1, bad)]).unwrap_err();
+    assert!(matches!(e, BatchError::Invalid { index: 1, .. }), "{e:?}");
     assert_eq!(read_user(&db, id(1)).unwrap(), None, "nothing written when one input is invalid");
     let applied = apply_records(&db, &[record(0, &a), record(2, &b), record(3, &again)]).unwrap();
     assert_eq!(applied, Applied { applied: 3, skipped: 0 });
@@ -130,7 +152,7 @@ pub fn redelivered_records_are_skipped_and_counted<D: Database>(connect: &(dyn F
     assert_eq!(apply_records(&db, &first).unwrap(), Applied { applied: 2, skipped: 0 });
     // A newer write from HTTP, then the same records again (a crash before
     // the trigger committed their offsets): the HTTP value survives.
-    apply_update(&db, body(1, "email", "http@example.com").as_bytes()).unwrap();
+    post(&db, body(1, "email", "http@example.com").as_bytes()).unwrap();
     assert_eq!(apply_records(&db, &first[1..]).unwrap(), Applied { applied: 0, skipped: 1 });
     assert_eq!(apply_records(&db, &first).unwrap(), Applied { applied: 0, skipped: 2 });
     assert_eq!(read_user(&db, id(1)).unwrap().unwrap().email, "http@example.com");
@@ -175,7 +197,7 @@ pub fn statements_per_request<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
         statements.len()
     };
     let get = count("GET /user", &|db| drop(read_user(db, id(1)).unwrap()));
-    let post = count("POST /user", &|db| drop(apply_update(db, json.as_bytes()).unwrap()));
+    let post = count("POST /user", &|db| drop(post(db, json.as_bytes()).unwrap()));
     let one = count("Kafka record", &|db| { apply_records(db, &[record(7, &json)]).unwrap(); });
     let batch = count("Kafka batch of 10", &|db| {
         let records: Vec<Record> = (10..20).map(|n| record(n, &json)).collect();
@@ -190,4 +212,19 @@ pub fn statements_per_request<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
     assert_eq!(post, post_expected, "a POST: SQLite's two write settings and the upsert");
     assert_eq!(one, pragmas + 5, "BEGIN, SELECT offset, claim, upsert, COMMIT");
     assert_eq!(batch, pragmas + 14, "BEGIN, SELECT offset, claim, 10 upserts, COMMIT");
+}
+
+/// The adapter, not the domain, decides the kind, from the backend's code.
+pub fn each_adapter_reports_the_kind_of_a_failure<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    use crate::DbErrorKind;
+    let db = connect();
+    let missing = db.query("SELECT user_id FROM user_info", &[]).unwrap_err();
+    assert_eq!(missing.kind(), DbErrorKind::MissingSchema, "{missing}");
+    post(&db, body(1, "first_name", "Ann").as_bytes()).unwrap();
+    let insert = "INSERT INTO user_info (user_id, first_name, last_name, email, phone_number, revision) \
+                  VALUES (CAST($1 AS TEXT), '', '', '', '', 1)";
+    let duplicate = db.execute(insert, &[SqlValue::Text(id(1).to_string())]).unwrap_err();
+    assert_eq!(duplicate.kind(), DbErrorKind::Constraint, "{duplicate}");
+    let syntax = db.execute("SELEC 1", &[]).unwrap_err();
+    assert_eq!(syntax.kind(), DbErrorKind::Other, "{syntax}");
 }

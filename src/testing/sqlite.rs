@@ -1,7 +1,7 @@
 //! The domain's `Database` port over rusqlite, and the shared rules run on
 //! real SQLite files, plus what only SQLite has (user_version, WAL).
 
-use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 use crate::{migrate, SQLITE_MIGRATIONS};
 
 impl Database for rusqlite::Connection {
@@ -16,7 +16,16 @@ impl Database for rusqlite::Connection {
 
     fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
         use rusqlite::types::{Value, ValueRef};
-        let err = |e: rusqlite::Error| DbError(e.to_string());
+        // rusqlite's own code for lock and constraint errors; for a missing
+        // table SQLite has only the generic SQLITE_ERROR, so the message.
+        let err = |e: rusqlite::Error| {
+            let kind = match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => DbErrorKind::Busy,
+                Some(rusqlite::ErrorCode::ConstraintViolation) => DbErrorKind::Constraint,
+                _ => crate::error_codes::sqlite_message_kind(&e.to_string()),
+            };
+            DbError::new(kind, e.to_string())
+        };
         let mut stmt = self.prepare_cached(sql).map_err(err)?;
         let columns = stmt.column_count();
         let params = params.iter().map(|p| match p {
@@ -64,18 +73,7 @@ macro_rules! shared_rules {
     };
 }
 
-shared_rules!(
-    create_then_partial_update_then_clear,
-    fresh_database_migrates_on_first_read,
-    fresh_database_migrates_on_first_write,
-    older_schema_migrates_when_kafka_needs_it,
-    concurrent_starters_apply_each_migration_once,
-    concurrent_writers_never_lose_a_create,
-    batches_are_all_or_nothing,
-    redelivered_records_are_skipped_and_counted,
-    deleting_the_bookkeeping_reprocesses_on_purpose,
-    statements_per_request,
-);
+super::rules::for_each_shared_rule!(shared_rules);
 
 #[test]
 fn migrations_are_recorded_in_user_version_and_switch_to_wal() {
@@ -119,8 +117,8 @@ fn a_get_that_meets_a_lock_waits_for_it_instead_of_failing() {
         db.busy_timeout(std::time::Duration::ZERO).unwrap();
         db
     };
-    let err = crate::find_user(&unwaiting(), id).unwrap_err();
-    assert!(err.is_busy(), "{err}");
+    let err = crate::store::find_user(&unwaiting(), id).unwrap_err();
+    assert_eq!(err.kind(), DbErrorKind::Busy, "{err}");
     let release = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(300));
         drop(holder);

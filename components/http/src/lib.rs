@@ -10,7 +10,7 @@ mod response;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 use user_info::spin::Store;
-use user_info::{ApplyError, InputError, UpsertOutcome};
+use user_info::{InputError, UpsertOutcome};
 
 use response::JsonResponse;
 
@@ -60,7 +60,7 @@ async fn post_user(req: IncomingRequest) -> JsonResponse {
     let body = match request::read_body(req, user_info::MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(request::BodyError::TooLarge) => {
-            return JsonResponse::input_error(&InputError::TooLarge { size: usize::MAX })
+            return JsonResponse::input_error(&InputError::TooLarge)
         }
         Err(request::BodyError::Stream(e)) => {
             return JsonResponse::detail(400, &format!("Could not read the request body: {e}"))
@@ -71,10 +71,7 @@ async fn post_user(req: IncomingRequest) -> JsonResponse {
         Ok(patch) => patch,
         Err(e) => return JsonResponse::input_error(&e),
     };
-    let saved = Store::open()
-        .and_then(|db| user_info::write_user(&db, &patch))
-        .map_err(ApplyError::Database);
-    match saved {
+    match Store::open().and_then(|db| user_info::write_user(&db, &patch)) {
         Ok(saved) => {
             let status = match saved.outcome {
                 UpsertOutcome::Created => 201,
@@ -82,7 +79,6 @@ async fn post_user(req: IncomingRequest) -> JsonResponse {
             };
             JsonResponse::new(status, &saved.user)
         }
-        Err(ApplyError::Invalid(e)) => JsonResponse::input_error(&e),
-        Err(ApplyError::Database(e)) => JsonResponse::database_error(&e),
+        Err(e) => JsonResponse::database_error(&e),
     }
 }

@@ -3,14 +3,11 @@
 
 use serde_json::json;
 use spin_sdk::http::{Fields, OutgoingResponse, ResponseOutparam};
-use user_info::InputError;
+use user_info::{DbError, DbErrorKind, InputError};
 
 /// What a client waits before retrying after a 503: a database restart
 /// typically takes about that long.
 const RETRY_AFTER_SECONDS: &str = "1";
-
-/// Database errors that configuration causes, not an outage (Spin's texts).
-const MISCONFIGURED: [&str; 3] = ["access denied", "is not permitted", "no such database"];
 
 pub struct JsonResponse {
     status: u16,
@@ -32,7 +29,7 @@ impl JsonResponse {
 
     pub fn input_error(e: &InputError) -> Self {
         let status = match e {
-            InputError::TooLarge { .. } => 413,
+            InputError::TooLarge => 413,
             _ => 400,
         };
         Self::new(status, &e.to_json())
@@ -56,17 +53,20 @@ impl JsonResponse {
         Self::detail(500, "A server error occurred.")
     }
 
-    /// The store failed: logs the cause (never shown to the client) and
-    /// answers 503 with `Retry-After`, which a client retries. A store that
-    /// can never answer as configured (a label or address not granted) is a
-    /// server error instead: retrying it cannot help.
-    pub fn database_error(e: &dyn std::fmt::Display) -> Self {
-        let text = e.to_string();
-        if MISCONFIGURED.iter().any(|sign| text.contains(sign)) {
-            return Self::server_error(&format!("database error: {text}"));
+    /// The store failed: logs the cause (never shown to the client). An
+    /// outage or a lock passes, so 503 with `Retry-After`, which a client
+    /// retries; any other kind (a label or address not granted, a broken
+    /// constraint) fails again as configured: a server error.
+    pub fn database_error(e: &DbError) -> Self {
+        match e.kind() {
+            DbErrorKind::Unavailable | DbErrorKind::Busy => {
+                eprintln!("user-http: database unavailable: {e}");
+                JsonResponse { retry_after: Some(RETRY_AFTER_SECONDS), ..Self::detail(503, "Service temporarily unavailable.") }
+            }
+            DbErrorKind::MissingSchema | DbErrorKind::Constraint | DbErrorKind::Other => {
+                Self::server_error(&format!("database error: {e}"))
+            }
         }
-        eprintln!("user-http: database unavailable: {text}");
-        JsonResponse { retry_after: Some(RETRY_AFTER_SECONDS), ..Self::detail(503, "Service temporarily unavailable.") }
     }
 
     pub async fn send(self, out: ResponseOutparam) {

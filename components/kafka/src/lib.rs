@@ -8,14 +8,7 @@
 
 use trigger_kafka_sdk::{kafka_component, Error, Record};
 use user_info::spin::Store;
-use user_info::ApplyError;
-
-fn to_error(e: ApplyError) -> Error {
-    match e {
-        ApplyError::Invalid(e) => Error::Permanent(e.to_string()),
-        ApplyError::Database(e) => Error::Retryable(e.to_string()),
-    }
-}
+use user_info::BatchError;
 
 fn as_record(r: &Record) -> user_info::Record<'_> {
     user_info::Record { topic: r.topic(), partition: r.partition(), offset: r.offset(), value: r.value() }
@@ -24,8 +17,8 @@ fn as_record(r: &Record) -> user_info::Record<'_> {
 /// Applies the records in one transaction. No per-record log line: at tens of
 /// thousands of records per second it would cost more than the upsert (the
 /// trigger logs failures); skipped redeliveries are rare and worth a line.
-fn apply(records: &[Record]) -> Result<(), (usize, ApplyError)> {
-    let db = Store::open().map_err(|e| (0, ApplyError::Database(e)))?;
+fn apply(records: &[Record]) -> Result<(), BatchError> {
+    let db = Store::open()?;
     let domain: Vec<user_info::Record<'_>> = records.iter().map(as_record).collect();
     let applied = user_info::apply_records(&db, &domain)?;
     if applied.skipped > 0 {
@@ -48,10 +41,11 @@ fn apply(records: &[Record]) -> Result<(), (usize, ApplyError)> {
 /// errors need no offset: the dead-letter headers carry it.
 #[kafka_component]
 fn handle(records: Vec<Record>) -> Result<(), Error> {
-    apply(&records).map_err(|(index, e)| match e {
-        ApplyError::Invalid(e) if records.len() > 1 => {
-            Error::Permanent(format!("offset {}: {e}", records[index].offset()))
+    apply(&records).map_err(|e| match e {
+        BatchError::Invalid { index, error } if records.len() > 1 => {
+            Error::Permanent(format!("offset {}: {error}", records[index].offset()))
         }
-        other => to_error(other),
+        BatchError::Invalid { error, .. } => Error::Permanent(error.to_string()),
+        BatchError::Database(e) => Error::Retryable(e.to_string()),
     })
 }

@@ -11,11 +11,36 @@
 //! therefore explicit: delete the topic's rows (`DELETE FROM kafka_offsets
 //! WHERE topic = '...'`), as the README documents.
 
-use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 use crate::dialect::{in_transaction, prepare_write, query};
-use crate::input::parse_patch;
+use crate::input::{parse_patch, InputError};
 use crate::store::{upsert_user, with_schema};
-use crate::ApplyError;
+
+/// Why a batch was not applied. Either way nothing of it was written.
+#[derive(Debug)]
+pub enum BatchError {
+    /// The record at `index` is invalid; retrying it can never succeed.
+    Invalid { index: usize, error: InputError },
+    /// The database failed; the same batch may succeed later.
+    Database(DbError),
+}
+
+impl From<DbError> for BatchError {
+    fn from(e: DbError) -> Self {
+        BatchError::Database(e)
+    }
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchError::Invalid { index, error } => write!(f, "record {index} is invalid: {error}"),
+            BatchError::Database(e) => write!(f, "database error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}
 
 /// One record as the trigger delivers it.
 #[derive(Debug, Clone, Copy)]
@@ -80,16 +105,14 @@ struct Partition<'a> {
 
 /// Validates every record, then applies those not yet applied, in order, in
 /// one transaction together with the offset bookkeeping: all or nothing. On
-/// an invalid record nothing is written and its index is given; a database
-/// error carries index 0.
-pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Applied, (usize, ApplyError)> {
+/// an invalid record nothing is written and its index is given.
+pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Applied, BatchError> {
     let patches = records
         .iter()
         .enumerate()
-        .map(|(i, r)| parse_patch(r.value).map_err(|e| (i, ApplyError::Invalid(e))))
+        .map(|(index, r)| parse_patch(r.value).map_err(|error| BatchError::Invalid { index, error }))
         .collect::<Result<Vec<_>, _>>()?;
-    let db_error = |e| (0, ApplyError::Database(e));
-    prepare_write(db).map_err(db_error)?;
+    prepare_write(db)?;
     with_schema(db, || {
         in_transaction(db, || {
             let mut partitions: Vec<Partition<'_>> = Vec::new();
@@ -122,16 +145,16 @@ pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Appli
             Ok(Applied { applied, skipped: records.len() - applied })
         })
     })
-    .map_err(db_error)
+    .map_err(BatchError::Database)
 }
 
 fn last_offset(db: &impl Database, topic: &str, partition: i32) -> Result<Option<i64>, DbError> {
     let rows = query(db, SELECT_OFFSET, &[SqlValue::Text(topic.to_owned()), SqlValue::Integer(partition.into())])?;
     match rows.first().and_then(|r| r.first()) {
-        None => Err(DbError("the offset lookup returned no row".into())),
+        None => Err(DbError::other("the offset lookup returned no row")),
         Some(SqlValue::Null) => Ok(None),
         Some(SqlValue::Integer(offset)) => Ok(Some(*offset)),
-        Some(other) => Err(DbError(format!("kafka_offsets.last_offset: expected integer, got {other:?}"))),
+        Some(other) => Err(DbError::other(format!("kafka_offsets.last_offset: expected integer, got {other:?}"))),
     }
 }
 
@@ -146,14 +169,14 @@ fn claim(db: &impl Database, p: &Partition<'_>) -> Result<(), DbError> {
     let claimed = match db.dialect() {
         Dialect::Postgres => match query(db, CLAIM_OFFSET_POSTGRES, &params)?.first().and_then(|r| r.first()) {
             Some(SqlValue::Integer(n)) => *n,
-            other => return Err(DbError(format!("claimed count: expected an integer, got {other:?}"))),
+            other => return Err(DbError::other(format!("claimed count: expected an integer, got {other:?}"))),
         },
         Dialect::Sqlite => query(db, CLAIM_OFFSET_SQLITE, &params)?.len() as i64,
     };
     if claimed == 0 {
         // Only two consumers of one partition at once can get here; retrying
         // re-reads the offset and skips what the other one applied.
-        return Err(DbError(format!(
+        return Err(DbError::new(DbErrorKind::Busy, format!(
             "the applied offset of {}/{} moved concurrently; retry",
             p.topic, p.partition
         )));

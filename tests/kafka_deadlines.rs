@@ -37,6 +37,9 @@ fn manifest(dir: &Path, topic: &str, group: &str, extra: &str) -> PathBuf {
 name = "hostile-kafka"
 [application.trigger.kafka]
 brokers = "{{{{ kafka_brokers }}}}"
+# Classic: its session timeout is the client's, kept short here so a
+# departed member's partitions move quickly (KIP-848 keeps it on the broker).
+group_protocol = "classic"
 [application.trigger.kafka.client]
 "session.timeout.ms" = "10000"
 [variables]

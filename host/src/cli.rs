@@ -153,8 +153,8 @@ pub struct HttpFlags {
 }
 
 impl HttpFlags {
-    pub fn limits(&self) -> crate::http_trigger::HttpLimits {
-        crate::http_trigger::HttpLimits {
+    pub fn limits(&self) -> crate::triggers::http::HttpLimits {
+        crate::triggers::http::HttpLimits {
             serve: crate::serve::ServeLimits {
                 max_connections: self.max_connections as usize,
                 header_read_timeout: self.header_timeout,

@@ -6,24 +6,18 @@
 //! Manifest mode (on its own): reads `spin.toml` and runs its Kafka and HTTP
 //! triggers. Both load into the same app model; everything after is shared.
 
+// The rooms, after Spin's own layout: what runs (triggers), what guests may
+// import (interfaces), what runs guests (runtime), what is served (serve), and
+// what is loaded (app).
 mod app;
 mod cli;
 mod dlq_replay;
-mod engine;
-mod http_trigger;
-mod instance;
-mod kafka_trigger;
+mod interfaces;
 mod launch;
-mod logs;
-mod outbound;
-mod monitoring;
 mod plugin;
-mod postgres;
+mod runtime;
 mod serve;
-mod spin_host;
-mod sqlite;
-mod state;
-mod variables;
+mod triggers;
 
 use std::process::ExitCode;
 

@@ -105,49 +105,7 @@ pub fn parse(text: &str) -> Result<App> {
         .map(|(name, v)| (name, VariableDecl { default: v.default, secret: v.secret }))
         .collect();
 
-    let mut components = BTreeMap::new();
-    for c in locked.components {
-        let source = match c.source.source.as_deref() {
-            Some(url) if url.starts_with("file://") => file_url_to_path(url)?,
-            Some(other) => bail!("component {:?}: unsupported source {other:?}", c.id),
-            None => bail!("component {:?}: only file sources are supported", c.id),
-        };
-        let list = |key: &str| -> Vec<String> {
-            c.metadata
-                .get(key)
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                .unwrap_or_default()
-        };
-        let allowed_outbound_hosts = list("allowed_outbound_hosts");
-        let mut unsupported: Vec<String> = ["key_value_stores", "ai_models"]
-            .into_iter()
-            .filter(|key| !list(key).is_empty())
-            .map(str::to_owned)
-            .collect();
-        if !allowed_outbound_hosts.iter().all(|h| super::outbound_host_supported(h)) {
-            unsupported.push("allowed_outbound_hosts".into());
-        }
-        if !c.files.is_empty() {
-            unsupported.push("files".into());
-        }
-        if !c.dependencies.is_empty() {
-            unsupported.push("dependencies".into());
-        }
-        components.insert(
-            c.id.clone(),
-            ComponentDef {
-                databases: list("databases"),
-                id: c.id,
-                source,
-                config: c.config,
-                environment: c.env,
-                allowed_outbound_hosts,
-                unsupported,
-                host_requirements: c.host_requirements.keys().cloned().collect(),
-            },
-        );
-    }
+    let components = locked.components.into_iter().map(|c| Ok((c.id.clone(), component(c)?))).collect::<Result<_>>()?;
 
     let triggers = locked
         .triggers
@@ -164,6 +122,46 @@ pub fn parse(text: &str) -> Result<App> {
         .collect::<Result<_>>()?;
 
     Ok(App { name, variables, components, triggers, trigger_settings })
+}
+
+fn component(c: LockedComponent) -> Result<ComponentDef> {
+    let source = match c.source.source.as_deref() {
+        Some(url) if url.starts_with("file://") => file_url_to_path(url)?,
+        Some(other) => bail!("component {:?}: unsupported source {other:?}", c.id),
+        None => bail!("component {:?}: only file sources are supported", c.id),
+    };
+    let list = |key: &str| -> Vec<String> {
+        c.metadata
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let allowed_outbound_hosts = list("allowed_outbound_hosts");
+    let mut unsupported: Vec<String> = ["key_value_stores", "ai_models"]
+        .into_iter()
+        .filter(|key| !list(key).is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !allowed_outbound_hosts.iter().all(|h| super::outbound_host_supported(h)) {
+        unsupported.push("allowed_outbound_hosts".into());
+    }
+    if !c.files.is_empty() {
+        unsupported.push("files".into());
+    }
+    if !c.dependencies.is_empty() {
+        unsupported.push("dependencies".into());
+    }
+    Ok(ComponentDef {
+        databases: list("databases"),
+        id: c.id,
+        source,
+        config: c.config,
+        environment: c.env,
+        allowed_outbound_hosts,
+        unsupported,
+        host_requirements: c.host_requirements.keys().cloned().collect(),
+    })
 }
 
 fn file_url_to_path(url: &str) -> Result<PathBuf> {

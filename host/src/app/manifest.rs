@@ -82,47 +82,52 @@ fn parse(text: &str, base_dir: &Path) -> Result<App> {
             Ok((name, VariableDecl { default: v.default, secret: v.secret }))
         })
         .collect::<Result<_>>()?;
-
-    let mut components = BTreeMap::new();
-    for (id, c) in manifest.component {
-        let source = match &c.source {
-            toml::Value::String(s) => base_dir.join(s),
-            _ => bail!("component {id:?}: only a local file `source` is supported"),
-        };
-        let unsupported = [
-            ("files", c.files.is_empty()),
-            ("key_value_stores", c.key_value_stores.is_empty()),
-            ("ai_models", c.ai_models.is_empty()),
-            (
-                "allowed_outbound_hosts",
-                c.allowed_outbound_hosts.iter().all(|h| super::outbound_host_supported(h)),
-            ),
-            ("dependencies", c.dependencies.is_empty()),
-        ]
+    let components = manifest
+        .component
         .into_iter()
-        .filter(|(_, empty)| !empty)
-        .map(|(key, _)| key.to_owned())
-        .collect();
-        components.insert(
-            id.clone(),
-            ComponentDef {
-                id,
-                source,
-                databases: c.sqlite_databases,
-                config: c.variables,
-                environment: c.environment,
-                allowed_outbound_hosts: c.allowed_outbound_hosts,
-                unsupported,
-                host_requirements: Vec::new(),
-            },
-        );
-    }
+        .map(|(id, c)| Ok((id.clone(), component(id, c, base_dir)?)))
+        .collect::<Result<_>>()?;
+    let trigger_settings =
+        manifest.application.trigger.into_iter().map(|(ty, table)| (ty, json_object(table))).collect();
+    Ok(App { name: manifest.application.name, variables, components, triggers: triggers(manifest.trigger)?, trigger_settings })
+}
 
+fn component(id: String, c: Component, base_dir: &Path) -> Result<ComponentDef> {
+    let source = match &c.source {
+        toml::Value::String(s) => base_dir.join(s),
+        _ => bail!("component {id:?}: only a local file `source` is supported"),
+    };
+    let unsupported = [
+        ("files", c.files.is_empty()),
+        ("key_value_stores", c.key_value_stores.is_empty()),
+        ("ai_models", c.ai_models.is_empty()),
+        (
+            "allowed_outbound_hosts",
+            c.allowed_outbound_hosts.iter().all(|h| super::outbound_host_supported(h)),
+        ),
+        ("dependencies", c.dependencies.is_empty()),
+    ]
+    .into_iter()
+    .filter(|(_, empty)| !empty)
+    .map(|(key, _)| key.to_owned())
+    .collect();
+    Ok(ComponentDef {
+        id,
+        source,
+        databases: c.sqlite_databases,
+        config: c.variables,
+        environment: c.environment,
+        allowed_outbound_hosts: c.allowed_outbound_hosts,
+        unsupported,
+        host_requirements: Vec::new(),
+    })
+}
+
+fn triggers(by_type: BTreeMap<String, Vec<toml::Table>>) -> Result<Vec<TriggerDef>> {
     let mut triggers = Vec::new();
-    for (trigger_type, entries) in manifest.trigger {
+    for (trigger_type, entries) in by_type {
         for (index, entry) in entries.into_iter().enumerate() {
-            let config = toml_to_json(toml::Value::Table(entry));
-            let serde_json::Value::Object(config) = config else { unreachable!() };
+            let config = json_object(entry);
             let component = match config.get("component") {
                 Some(serde_json::Value::String(c)) => c.clone(),
                 _ => bail!("[[trigger.{trigger_type}]] #{index}: `component` must name a component"),
@@ -135,18 +140,16 @@ fn parse(text: &str, base_dir: &Path) -> Result<App> {
             triggers.push(TriggerDef { id, trigger_type: trigger_type.clone(), component, config });
         }
     }
+    Ok(triggers)
+}
 
-    let trigger_settings = manifest
-        .application
-        .trigger
-        .into_iter()
-        .map(|(ty, table)| match toml_to_json(toml::Value::Table(table)) {
-            serde_json::Value::Object(map) => (ty, map),
-            _ => unreachable!(),
-        })
-        .collect();
-
-    Ok(App { name: manifest.application.name, variables, components, triggers, trigger_settings })
+/// A TOML table as a JSON object: the app model keeps trigger config as JSON,
+/// whichever way the app was loaded.
+fn json_object(table: toml::Table) -> serde_json::Map<String, serde_json::Value> {
+    match toml_to_json(toml::Value::Table(table)) {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("a TOML table converts to a JSON object"),
+    }
 }
 
 fn toml_to_json(value: toml::Value) -> serde_json::Value {

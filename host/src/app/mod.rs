@@ -5,6 +5,7 @@
 
 pub mod locked;
 pub mod manifest;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

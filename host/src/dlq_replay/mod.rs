@@ -115,31 +115,7 @@ pub fn replay(args: &ReplayArgs) -> Result<Summary> {
         .create()
         .context("creating the producer")?;
 
-    // The window is what the topic holds now: records dead-lettered while the
-    // replay runs (perhaps its own, failing again) wait for the next replay.
-    let metadata = consumer.fetch_metadata(Some(&args.from), TIMEOUT).context("reading the topic's metadata")?;
-    let topic = metadata.topics().first().context("no such topic")?;
-    if topic.partitions().is_empty() {
-        bail!("topic {} does not exist or has no partitions", args.from);
-    }
-    let mut wanted = TopicPartitionList::new();
-    for p in topic.partitions() {
-        wanted.add_partition(&args.from, p.id());
-    }
-    let committed = consumer.committed_offsets(wanted, TIMEOUT).context("reading the replay's committed offsets")?;
-    let mut assignment = TopicPartitionList::new();
-    let mut end: HashMap<i32, i64> = HashMap::new();
-    for p in topic.partitions() {
-        let (low, high) = consumer.fetch_watermarks(&args.from, p.id(), TIMEOUT)?;
-        let start = match committed.find_partition(&args.from, p.id()).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o.max(low),
-            _ => low,
-        };
-        if start < high {
-            assignment.add_partition_offset(&args.from, p.id(), Offset::Offset(start))?;
-            end.insert(p.id(), high);
-        }
-    }
+    let (assignment, mut end) = window(&consumer, &args.from)?;
     let mut summary = Summary { dry_run: args.dry_run, ..Summary::default() };
     if end.is_empty() {
         return Ok(summary);
@@ -184,6 +160,37 @@ pub fn replay(args: &ReplayArgs) -> Result<Summary> {
         }
     }
     Ok(summary)
+}
+
+/// Where the replay starts on each partition (its committed progress, else the
+/// start of the topic) and where it ends. The window is what the topic holds
+/// now: records dead-lettered while the replay runs (perhaps its own, failing
+/// again) wait for the next replay.
+fn window(consumer: &BaseConsumer, from: &str) -> Result<(TopicPartitionList, HashMap<i32, i64>)> {
+    let metadata = consumer.fetch_metadata(Some(from), TIMEOUT).context("reading the topic's metadata")?;
+    let topic = metadata.topics().first().context("no such topic")?;
+    if topic.partitions().is_empty() {
+        bail!("topic {} does not exist or has no partitions", from);
+    }
+    let mut wanted = TopicPartitionList::new();
+    for p in topic.partitions() {
+        wanted.add_partition(from, p.id());
+    }
+    let committed = consumer.committed_offsets(wanted, TIMEOUT).context("reading the replay's committed offsets")?;
+    let mut assignment = TopicPartitionList::new();
+    let mut end: HashMap<i32, i64> = HashMap::new();
+    for p in topic.partitions() {
+        let (low, high) = consumer.fetch_watermarks(from, p.id(), TIMEOUT)?;
+        let start = match committed.find_partition(from, p.id()).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o.max(low),
+            _ => low,
+        };
+        if start < high {
+            assignment.add_partition_offset(from, p.id(), Offset::Offset(start))?;
+            end.insert(p.id(), high);
+        }
+    }
+    Ok((assignment, end))
 }
 
 /// The original record again: key, value, its own headers, and the replay count.

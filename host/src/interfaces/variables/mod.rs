@@ -8,6 +8,8 @@
 //! `{{ name }}` templates (component `variables`, trigger settings) render
 //! against the resolved values.
 
+pub mod bindings;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -3,6 +3,10 @@
 //! `/prefix/...` wildcards; the longest match wins), one fresh component
 //! instance per request through wasi-http, as Spin does.
 
+mod executor;
+
+pub use executor::HttpExecutor;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +20,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::WasiHttpView;
 
-use crate::engine::PreparedComponent;
-use crate::instance::InstanceState;
+use crate::runtime::engine::PreparedComponent;
+use crate::runtime::instance::InstanceState;
 use crate::serve::ServeLimits;
 
 /// One served route.

@@ -25,7 +25,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
-use crate::engine::PreparedComponent;
+use crate::runtime::engine::PreparedComponent;
 use crate::serve::ServeLimits;
 
 /// How long `/readyz` waits for a database to answer.
@@ -158,7 +158,7 @@ impl Health {
 /// `database_url` variable, resolved now (a variable provider may change
 /// it), when it names PostgreSQL. Probed before any instance opens it, so a
 /// store that is down before the first request makes the process not ready.
-fn configured_postgres(context: &crate::instance::ComponentContext) -> Vec<String> {
+fn configured_postgres(context: &crate::runtime::instance::ComponentContext) -> Vec<String> {
     let Some(template) = context.config.get("database_url") else { return Vec::new() };
     match context.variables.render(template) {
         Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => vec![url],

@@ -4,6 +4,10 @@
 //! `trigger-kafka:kafka/inbound-kafka` export once per record, in a fresh
 //! instance, as Spin does per event.
 
+mod executor;
+
+pub use executor::KafkaExecutor;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +18,8 @@ use kafka_consumer::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::engine::PreparedComponent;
-use crate::variables::Variables;
+use crate::runtime::engine::PreparedComponent;
+use crate::interfaces::variables::Variables;
 
 mod bindings {
     wasmtime::component::bindgen!({

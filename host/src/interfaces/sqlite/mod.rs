@@ -12,6 +12,8 @@
 //! Statements run on tokio's blocking pool, as in Spin, so a statement
 //! waiting for another process's writer never holds an async worker.
 
+pub mod bindings;
+
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -10,11 +10,11 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::logs::ComponentLogs;
-use crate::outbound::AllowedHosts;
-use crate::postgres::Pools;
-use crate::sqlite::{self, Databases};
-use crate::variables::Variables;
+use crate::runtime::logs::ComponentLogs;
+use crate::interfaces::outbound_networking::AllowedHosts;
+use crate::interfaces::postgres::Pools;
+use crate::interfaces::sqlite::{self, Databases};
+use crate::interfaces::variables::Variables;
 
 /// What one component is granted, shared by all its instances.
 pub struct ComponentContext {

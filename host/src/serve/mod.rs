@@ -14,6 +14,8 @@
 //!   connections close, and requests in flight finish, for at most a grace
 //!   period.
 
+pub mod monitoring;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,7 +27,7 @@ use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What one server tolerates.
 #[derive(Debug, Clone)]
@@ -79,20 +81,9 @@ pub async fn serve<S, B, F>(
     let mut at_cap = Throttled::default();
     tokio::pin!(shutdown);
     loop {
-        let slot = match slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                at_cap.event(|count| {
-                    tracing::warn!(
-                        "{name}: {} connections open (the cap); new clients wait ({count} time(s) since the last report)",
-                        limits.max_connections
-                    )
-                });
-                tokio::select! {
-                    slot = slots.clone().acquire_owned() => slot.expect("never closed"),
-                    _ = &mut shutdown => break,
-                }
-            }
+        let Some(slot) = connection_slot(name, &slots, limits.max_connections, &mut at_cap, shutdown.as_mut()).await
+        else {
+            break;
         };
         let (stream, client) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -168,6 +159,29 @@ impl AcceptErrors {
             tracing::info!("{name}: accepting connections again ({} failure(s) since the last report)", self.log.count);
             self.log = Throttled::default();
         }
+    }
+}
+
+/// A free connection slot; at the cap, waits for one (logging that, rate
+/// limited). `None` once shutdown comes first.
+async fn connection_slot(
+    name: &str,
+    slots: &Arc<Semaphore>,
+    max_connections: usize,
+    at_cap: &mut Throttled,
+    shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(slot) = slots.clone().try_acquire_owned() {
+        return Some(slot);
+    }
+    at_cap.event(|count| {
+        tracing::warn!(
+            "{name}: {max_connections} connections open (the cap); new clients wait ({count} time(s) since the last report)"
+        )
+    });
+    tokio::select! {
+        slot = slots.clone().acquire_owned() => Some(slot.expect("never closed")),
+        _ = shutdown => None,
     }
 }
 

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
-use crate::instance::{ComponentContext, InstanceState};
+use crate::runtime::instance::{ComponentContext, InstanceState};
 
 /// How often the engine's epoch advances. Every running guest yields to the
 /// async executor once per tick (as Spin does, with the same 10 ms), so a guest
@@ -78,7 +78,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        crate::spin_host::add_to_linker(&mut linker)?;
+        crate::interfaces::add_to_linker(&mut linker)?;
         Ok(Runtime { engine, linker })
     }
 

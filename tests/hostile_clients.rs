@@ -5,6 +5,8 @@
 //!   client calling `GET /user` keeps getting answers.
 //! - Running out of file descriptors does not make the accept loop spin or
 //!   flood the log, and service resumes once descriptors are free again.
+//! - A keep-alive connection left idle after a complete exchange is closed
+//!   by the server once the header timeout passes (it is kept alive before).
 
 mod support;
 
@@ -241,4 +243,60 @@ fn descriptor_exhaustion_neither_spins_nor_floods_the_log_and_service_resumes() 
     assert_eq!(status, Some(200), "no answer once descriptors were free again");
     let out = host.drain_output();
     assert!(out.contains("accepting connections again"), "{out}");
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body; its status.
+fn read_response(stream: &mut TcpStream) -> u16 {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut buf).expect("reading a response");
+        assert!(n > 0, "connection closed before a whole response: {}", String::from_utf8_lossy(&data));
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap())
+        .expect("a Content-Length");
+    while data.len() < head_end + length {
+        let n = stream.read(&mut buf).expect("reading a body");
+        assert!(n > 0, "connection closed mid-body");
+        data.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(data.len(), head_end + length, "nothing beyond the response");
+    head[9..12].parse().unwrap()
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let header_timeout = Duration::from_secs(2);
+    let (_dir, host) = start_app(&[("TRIGGER_HTTP_HEADER_TIMEOUT", "2")], |_| {});
+    let mut stream = TcpStream::connect(addr(&host)).unwrap();
+    let request = format!("GET /user?user_id={JOHN} HTTP/1.1\r\nHost: test\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut stream), 200);
+    // Idle for less than the timeout: the connection is kept alive and
+    // serves a second request (so the close below is the idle timeout, not
+    // a server that closes after every response).
+    std::thread::sleep(header_timeout / 2);
+    stream.write_all(request.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut stream), 200);
+
+    // Now idle for good: the server closes it (possibly after a 408).
+    let idle_since = Instant::now();
+    stream.set_read_timeout(Some(header_timeout + Duration::from_secs(10))).unwrap();
+    let mut rest = Vec::new();
+    let closed = stream.read_to_end(&mut rest);
+    let idle = idle_since.elapsed();
+    println!("idle keep-alive connection closed by the server after {idle:?} (header timeout {header_timeout:?})");
+    assert!(closed.is_ok(), "the server kept an idle keep-alive connection open for {idle:?}: {closed:?}");
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(rest.is_empty() || rest.starts_with("HTTP/1.1 408"), "{rest}");
+    assert!(idle >= header_timeout - Duration::from_millis(100), "closed after {idle:?}, before the header timeout");
+    host.terminate();
 }

@@ -48,6 +48,20 @@ pub struct InstanceState {
 /// instead of growing the host's tables.
 pub const MAX_CONNECTIONS: usize = 256;
 
+/// Bytes of result rows one host call may buffer (outside the guest's
+/// `--max-instance-memory`), for SQLite and PostgreSQL alike, as Spin's
+/// `MAX_HOST_BUFFERED_BYTES`: past it the statement fails with an error
+/// saying so, instead of the host growing without bound.
+pub const MAX_HOST_BUFFERED_BYTES: usize = 128 << 20;
+
+/// The error text of a statement whose rows pass [`MAX_HOST_BUFFERED_BYTES`].
+pub fn result_too_large() -> String {
+    format!(
+        "query result too large: over the host's limit of {} MiB buffered per statement; fetch it in pages (LIMIT/OFFSET)",
+        MAX_HOST_BUFFERED_BYTES >> 20
+    )
+}
+
 impl InstanceState {
     pub fn new(component: Arc<ComponentContext>) -> Self {
         let mut wasi = WasiCtx::builder();

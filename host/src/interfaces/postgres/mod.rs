@@ -18,6 +18,11 @@
 //! costs one round trip; and a connection given back mid-transaction is
 //! rolled back (or discarded) before another instance can get it, the
 //! transaction status taken from the server, not guessed from SQL text.
+//!
+//! A `query`'s rows are streamed from the server and converted one at a time,
+//! their bytes counted: past [`MAX_HOST_BUFFERED_BYTES`] (shared with SQLite)
+//! the call fails with `query-failed` naming the limit, so a guest cannot
+//! make the host buffer an unbounded result outside its memory limit.
 
 pub mod bindings;
 mod pools;
@@ -28,10 +33,12 @@ use std::sync::Arc;
 
 use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
+use tokio_postgres::RowStream;
+
+use crate::runtime::instance::MAX_HOST_BUFFERED_BYTES;
 
 pub use pools::Pools;
-use values::{convert_row, data_type, to_sql};
+use values::{buffered_size, convert_row, data_type, to_sql};
 use zero_rows::ZeroRowCheck;
 pub use zero_rows::ZeroRowQueries;
 
@@ -101,17 +108,38 @@ pub struct Connection {
 
 impl Connection {
     pub async fn query(&mut self, statement: &str, params: Vec<Value>) -> Result<RowSet, Error> {
+        use futures::TryStreamExt as _;
         let params = to_sql(params).map_err(Error::BadParameter)?;
-        let Outcome::Rows(rows) = self.run(statement, &params, true).await? else { unreachable!() };
+        let Outcome::Rows(stream) = self.run(statement, &params, true).await? else { unreachable!() };
+        let mut stream = std::pin::pin!(stream);
+        let mut columns = Vec::new();
+        let mut rows = Vec::new();
+        let mut buffered = 0usize;
+        loop {
+            let row = match stream.try_next().await {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(e) => {
+                    self.broken |= e.is_closed();
+                    return Err(query_failed(e));
+                }
+            };
+            if rows.is_empty() {
+                // Spin reports the columns of the first row: none when no rows.
+                columns = row.columns().iter().map(|c| (c.name().to_owned(), data_type(c.type_()))).collect();
+            }
+            let values = convert_row(&row).map_err(Error::QueryFailed)?;
+            buffered += values.iter().map(buffered_size).sum::<usize>();
+            if buffered > MAX_HOST_BUFFERED_BYTES {
+                // Dropping the stream leaves the connection usable: its
+                // remaining rows are read and discarded by the driver.
+                return Err(Error::QueryFailed(crate::runtime::instance::result_too_large()));
+            }
+            rows.push(values);
+        }
         if rows.is_empty() {
             self.zero_rows.report(statement)?;
         }
-        // Spin reports the columns of the first row: none when no rows.
-        let columns = rows
-            .first()
-            .map(|row| row.columns().iter().map(|c| (c.name().to_owned(), data_type(c.type_()))).collect())
-            .unwrap_or_default();
-        let rows = rows.iter().map(convert_row).collect::<Result<_, _>>().map_err(Error::QueryFailed)?;
         Ok(RowSet { columns, rows })
     }
 
@@ -138,7 +166,9 @@ impl Connection {
                 }
             };
             let result = if rows {
-                client.query(&stmt, &refs).await.map(Outcome::Rows)
+                // A schema change's error comes with the Bind, before any
+                // row, so the retry below still applies to a stream.
+                client.query_raw(&stmt, refs.iter().copied()).await.map(Outcome::Rows)
             } else {
                 client.execute(&stmt, &refs).await.map(Outcome::Count)
             };
@@ -160,7 +190,7 @@ impl Connection {
 }
 
 enum Outcome {
-    Rows(Vec<Row>),
+    Rows(RowStream),
     Count(u64),
 }
 

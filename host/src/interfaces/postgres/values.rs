@@ -100,3 +100,14 @@ pub(super) fn convert_row(row: &Row) -> Result<Vec<Value>, String> {
         })
         .collect()
 }
+
+/// What one converted value costs the host, counted against
+/// [`MAX_HOST_BUFFERED_BYTES`](crate::runtime::instance::MAX_HOST_BUFFERED_BYTES) (as SQLite counts it).
+pub(super) fn buffered_size(value: &Value) -> usize {
+    std::mem::size_of::<Value>()
+        + match value {
+            Value::Str(s) => s.len(),
+            Value::Binary(b) => b.len(),
+            _ => 0,
+        }
+}

@@ -26,10 +26,6 @@ use rusqlite::types::{Value as RValue, ValueRef};
 const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per database.
 const MAX_IDLE: usize = 64;
-/// Bytes of result rows one statement may buffer in the host (outside the
-/// guest's memory limit), as Spin's `MAX_HOST_BUFFERED_BYTES`; past it the
-/// statement fails with an `io` error saying so.
-pub const MAX_HOST_BUFFERED_BYTES: usize = 128 << 20;
 
 /// A value crossing the interface (same shape in both interface versions).
 #[derive(Debug, Clone, PartialEq)]
@@ -241,11 +237,9 @@ impl Session {
                             Value::Blob(b) => b.len(),
                             _ => 0,
                         };
-                    if buffered > MAX_HOST_BUFFERED_BYTES {
-                        return Err(Error::Io(format!(
-                            "query result too large: over the host's limit of {} MiB buffered per statement; fetch it in pages (LIMIT/OFFSET)",
-                            MAX_HOST_BUFFERED_BYTES >> 20
-                        )));
+                    if buffered > crate::runtime::instance::MAX_HOST_BUFFERED_BYTES {
+                        // An `io` error (the interface has no better one).
+                        return Err(Error::Io(crate::runtime::instance::result_too_large()));
                     }
                     values.push(value);
                 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::WasiHttpView;
@@ -95,7 +96,12 @@ impl HttpTrigger {
                 let trigger = self.clone();
                 hyper::service::service_fn(move |req| {
                     let trigger = trigger.clone();
-                    async move { Ok::<_, std::convert::Infallible>(trigger.handle(req, addr, client).await) }
+                    async move {
+                        let span = crate::telemetry::http::server_span(&req);
+                        let response = trigger.handle(req, addr, client).instrument(span.clone()).await;
+                        crate::telemetry::http::record_status(&span, response.status());
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 })
             },
             shutdown,
@@ -112,6 +118,7 @@ impl HttpTrigger {
         let Some(route) = self.route(&path) else {
             return plain(404, "Not Found");
         };
+        crate::telemetry::http::record_route(req.method(), &route.pattern);
         match self.call(route, req, local, client).await {
             Ok(response) => response,
             Err(CallError::TimedOut) => {

@@ -97,7 +97,8 @@ impl HttpTrigger {
                 hyper::service::service_fn(move |req| {
                     let trigger = trigger.clone();
                     async move {
-                        let span = crate::telemetry::http::server_span(&req);
+                        let route = trigger.route(req.uri().path()).map(|r| r.pattern.as_str());
+                        let span = crate::telemetry::http::server_span(&req, route);
                         let response = trigger.handle(req, addr, client).instrument(span.clone()).await;
                         crate::telemetry::http::record_status(&span, response.status());
                         Ok::<_, std::convert::Infallible>(response)
@@ -118,7 +119,6 @@ impl HttpTrigger {
         let Some(route) = self.route(&path) else {
             return plain(404, "Not Found");
         };
-        crate::telemetry::http::record_route(req.method(), &route.pattern);
         match self.call(route, req, local, client).await {
             Ok(response) => response,
             Err(CallError::TimedOut) => {

@@ -11,19 +11,22 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::SPAN_TARGET;
 
-/// The span `request` is served in; its name becomes `{method} {route}` once
-/// the route is known ([`record_route`]).
-pub fn server_span<B>(request: &hyper::Request<B>) -> tracing::Span {
+/// The span `request` is served in, named `{method} {route}` (`{method}`
+/// alone for a path no route matches).
+pub fn server_span<B>(request: &hyper::Request<B>, route: Option<&str>) -> tracing::Span {
     let span = tracing::info_span!(
         target: SPAN_TARGET,
         "request",
-        "otel.name" = %request.method(),
+        "otel.name" = %match route {
+            Some(route) => format!("{} {route}", request.method()),
+            None => request.method().to_string(),
+        },
         "otel.kind" = "server",
         "otel.status_code" = Empty,
         "http.request.method" = %request.method(),
         "url.path" = request.uri().path(),
         "url.scheme" = "http",
-        "http.route" = Empty,
+        "http.route" = route,
         "http.response.status_code" = Empty,
     );
     if !span.is_disabled() {
@@ -33,13 +36,6 @@ pub fn server_span<B>(request: &hyper::Request<B>) -> tracing::Span {
         }
     }
     span
-}
-
-/// The matched route (`/user`, `/api/...`), on the current request's span.
-pub fn record_route(method: &hyper::Method, pattern: &str) {
-    let span = tracing::Span::current();
-    span.record("http.route", pattern);
-    span.record("otel.name", format!("{method} {pattern}"));
 }
 
 /// The response's status; a 5xx marks the span failed (a 4xx is the client's

@@ -17,6 +17,7 @@ mod launch;
 mod plugin;
 mod runtime;
 mod serve;
+mod telemetry;
 mod triggers;
 
 use std::process::ExitCode;
@@ -43,7 +44,8 @@ fn main() -> ExitCode {
     if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
         std::env::set_var("RUST_LIB_BACKTRACE", "0");
     }
-    init_tracing();
+    // Dropped last, when main returns: flushes the spans not yet exported.
+    let _telemetry = init_tracing();
 
     // `trigger-kafka dlq replay ...`: a tool, not a trigger run.
     if std::env::args().nth(1).as_deref() == Some("dlq") {
@@ -71,8 +73,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing() -> telemetry::Telemetry {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,wasmtime_cranelift=warn,cranelift_codegen=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    telemetry::install(filter)
 }

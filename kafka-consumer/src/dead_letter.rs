@@ -43,18 +43,32 @@ impl DeadLetterReason {
     }
 }
 
-/// The original headers, in order, followed by the dead-letter headers.
+/// The original headers, in order, then `trace` (the dead-letter producer's
+/// trace context) unless the original carries any of its keys, then the
+/// dead-letter headers. An original `traceparent` thus survives unchanged (a
+/// replay continues the record's own trace), and a context is never mixed
+/// from two sources (its `traceparent` with the other's `tracestate`).
 pub(crate) fn dead_letter_headers(
     record: &KafkaRecord,
     reason: DeadLetterReason,
     error: &str,
+    trace: &[(String, Vec<u8>)],
 ) -> OwnedHeaders {
-    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 5);
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + trace.len() + 5);
     for (key, value) in &record.headers {
         headers = headers.insert(Header {
             key: key.as_str(),
             value: value.as_deref(),
         });
+    }
+    let has = |key: &str| record.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(key));
+    if !trace.iter().any(|(key, _)| has(key)) {
+        for (key, value) in trace {
+            headers = headers.insert(Header {
+                key: key.as_str(),
+                value: Some(value.as_slice()),
+            });
+        }
     }
     let partition = record.partition.to_string();
     let offset = record.offset.to_string();
@@ -104,9 +118,10 @@ impl DeadLetterSink {
         record: &KafkaRecord,
         reason: DeadLetterReason,
         error: &str,
+        trace: &[(String, Vec<u8>)],
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
-        let mut headers = dead_letter_headers(record, reason, error);
+        let mut headers = dead_letter_headers(record, reason, error, trace);
         let mut payload: &[u8] = &record.value;
         let mut backoff = Backoff::new(&self.retry);
         let mut attempt = 0u32;
@@ -224,6 +239,37 @@ mod tests {
     use rdkafka::message::Headers;
 
     #[test]
+    fn an_original_traceparent_is_kept_and_no_trace_header_is_added() {
+        let original = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let record = KafkaRecord {
+            topic: "users".into(),
+            partition: 0,
+            offset: 1,
+            timestamp_ms: None,
+            key: None,
+            value: Vec::new(),
+            headers: vec![("TraceParent".into(), Some(original.as_bytes().to_vec()))],
+        };
+        let trace = vec![
+            ("traceparent".to_string(), b"00-other".to_vec()),
+            ("tracestate".to_string(), b"k=v".to_vec()),
+        ];
+        let headers = dead_letter_headers(&record, DeadLetterReason::Permanent, "e", &trace);
+        let got: Vec<(String, Option<Vec<u8>>)> = headers
+            .iter()
+            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+            .take(2)
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("TraceParent".to_string(), Some(original.as_bytes().to_vec())),
+                (HEADER_ERROR.to_string(), Some(b"e".to_vec())),
+            ]
+        );
+    }
+
+    #[test]
     fn headers_keep_originals_and_add_dead_letter_ones() {
         let record = KafkaRecord {
             topic: "users".into(),
@@ -237,7 +283,8 @@ mod tests {
                 ("empty".into(), None),
             ],
         };
-        let headers = dead_letter_headers(&record, DeadLetterReason::Permanent, "bad email");
+        let trace = vec![("traceparent".to_string(), b"00-new".to_vec())];
+        let headers = dead_letter_headers(&record, DeadLetterReason::Permanent, "bad email", &trace);
         let got: Vec<(String, Option<Vec<u8>>)> = headers
             .iter()
             .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
@@ -248,6 +295,7 @@ mod tests {
             vec![
                 s("trace", "abc"),
                 ("empty".to_string(), None),
+                s("traceparent", "00-new"),
                 s(HEADER_ERROR, "bad email"),
                 s(HEADER_ERROR_KIND, "permanent"),
                 s(HEADER_ORIGINAL_TOPIC, "users"),

@@ -16,6 +16,7 @@ mod partition;
 mod record;
 mod retry;
 mod runner;
+mod spans;
 mod topic;
 
 pub use config::{ConsumerConfig, GroupProtocol, StartOffset};
@@ -28,4 +29,5 @@ pub use observer::Observer;
 pub use runner::{run, run_observed};
 pub use record::{HandleError, KafkaRecord, RecordHandler};
 pub use retry::RetryPolicy;
+pub use spans::SPAN_TARGET;
 pub use topic::ensure_topic;

@@ -18,6 +18,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::{Instrument, Span};
 
 use crate::commit::store_done;
 use crate::context::GroupContext;
@@ -25,12 +26,15 @@ use crate::dead_letter::{DeadLetterReason, DeadLetterSink};
 use crate::observer::Observer;
 use crate::record::{HandleError, KafkaRecord, RecordHandler};
 use crate::retry::{sleep_unless_stopped, RetryPolicy};
+use crate::spans;
 
 pub(crate) type GroupConsumer = StreamConsumer<GroupContext>;
 
 /// What every partition worker of one consumer shares.
 pub(crate) struct WorkerDeps<H> {
     pub(crate) handler: Arc<H>,
+    /// The consumer group, for the processing spans.
+    pub(crate) group_id: String,
     pub(crate) max_batch: usize,
     pub(crate) handler_timeout: Duration,
     pub(crate) retry: RetryPolicy,
@@ -165,9 +169,19 @@ struct PartitionWorker<H> {
 
 impl<H: RecordHandler> PartitionWorker<H> {
     /// The record at `offset` is done: commit it, and the next one is the lag's base.
+    /// Runs in the record's (or batch's) processing span, whose child is the commit's.
     fn done(&self, offset: i64) {
-        store_done(&*self.consumer, &self.topic, self.partition, offset);
+        spans::commit(&self.topic, self.partition, offset)
+            .in_scope(|| store_done(&*self.consumer, &self.topic, self.partition, offset));
         self.next_offset.store(offset + 1, Ordering::Relaxed);
+    }
+
+    /// A processing span, handed to the handler for its trace context.
+    fn traced(&self, span: Span, records: &[KafkaRecord]) -> Span {
+        if !span.is_disabled() {
+            self.deps.handler.trace_span(&span, records);
+        }
+        span
     }
 
     async fn run(self, mut stop: watch::Receiver<bool>) {
@@ -196,9 +210,12 @@ impl<H: RecordHandler> PartitionWorker<H> {
             }
             self.next_offset.fetch_max(record.offset, Ordering::Relaxed);
             let batch = self.gather(record);
-            if batch.len() > 1 && self.try_batch(&batch).await {
-                self.done(batch.last().expect("non-empty").offset);
-                continue;
+            if batch.len() > 1 {
+                let span = self.traced(spans::process_batch(&batch, &self.deps.group_id), &batch);
+                if self.try_batch(&batch).instrument(span.clone()).await {
+                    span.in_scope(|| self.done(batch.last().expect("non-empty").offset));
+                    continue;
+                }
             }
             let mut abandoned = false;
             for record in batch {
@@ -207,8 +224,9 @@ impl<H: RecordHandler> PartitionWorker<H> {
                     abandoned = true;
                     break;
                 }
-                match self.process(record, &mut stop).await {
-                    Outcome::Done => self.done(offset),
+                let span = self.traced(spans::process(&record, &self.deps.group_id), std::slice::from_ref(&record));
+                match self.process(record, &mut stop).instrument(span.clone()).await {
+                    Outcome::Done => span.in_scope(|| self.done(offset)),
                     Outcome::Abandoned => {
                         abandoned = true;
                         break;
@@ -264,6 +282,11 @@ impl<H: RecordHandler> PartitionWorker<H> {
             )))),
             Err(_) => Some(Err(self.timed_out())),
         };
+        if let Some(Err(error)) = &result {
+            let span = Span::current();
+            span.record("otel.status_code", "error");
+            span.record("otel.status_description", error.message());
+        }
         if let Some(result) = &result {
             self.deps
                 .observer
@@ -363,10 +386,14 @@ impl<H: RecordHandler> PartitionWorker<H> {
                 reason = reason.as_str(), error,
                 "record failed and no dead-letter topic is configured: skipping it (its offset is committed)"
             );
+            spans::record_failure(reason.as_str(), error);
             self.deps.observer.dead_lettered(&record.topic, record.partition);
             return Outcome::Done;
         };
-        if !sink.send(record, reason, error, stop).await {
+        spans::record_failure(reason.as_str(), error);
+        let send = spans::dead_letter_send(sink.topic());
+        let trace = if send.is_disabled() { Vec::new() } else { self.deps.handler.trace_headers(&send) };
+        if !sink.send(record, reason, error, &trace, stop).instrument(send).await {
             return Outcome::Abandoned;
         }
         self.deps.observer.dead_lettered(&record.topic, record.partition);

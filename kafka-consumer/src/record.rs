@@ -94,4 +94,22 @@ pub trait RecordHandler: Send + Sync + 'static {
         let _ = records;
         async { None }
     }
+
+    /// Called with the span a record, or a batch (`records.len() > 1`), is about
+    /// to be processed in, before it is entered: the place to give it the trace
+    /// context the records carry (a W3C `traceparent` header: the record's span
+    /// becomes its child, a batch's span links every record's). Only called
+    /// when the span is enabled (see [`crate::SPAN_TARGET`]). The default does nothing.
+    fn trace_span(&self, span: &tracing::Span, records: &[KafkaRecord]) {
+        let _ = (span, records);
+    }
+
+    /// Headers carrying `span`'s trace context, for a record the consumer
+    /// produces within it: the dead-letter copy, which gets those the original
+    /// lacks (a `traceparent` the original carried is kept as it was). Only
+    /// called when the span is enabled. The default adds none.
+    fn trace_headers(&self, span: &tracing::Span) -> Vec<(String, Vec<u8>)> {
+        let _ = span;
+        Vec::new()
+    }
 }

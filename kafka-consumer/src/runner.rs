@@ -108,6 +108,7 @@ pub async fn run_observed<H: RecordHandler>(
         runtime: Handle::current(),
         deps: Arc::new(WorkerDeps {
             handler,
+            group_id: config.group_id.clone(),
             max_batch: config.max_batch,
             handler_timeout: config.handler_timeout,
             retry: config.retry.clone(),

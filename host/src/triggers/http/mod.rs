@@ -16,6 +16,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::WasiHttpView;
@@ -99,7 +100,13 @@ impl HttpTrigger {
                 let trigger = self.clone();
                 hyper::service::service_fn(move |req| {
                     let trigger = trigger.clone();
-                    async move { Ok::<_, std::convert::Infallible>(trigger.handle(req, addr, client).await) }
+                    async move {
+                        let route = trigger.route(req.uri().path()).map(|r| r.pattern.as_str());
+                        let span = crate::telemetry::http::server_span(&req, route);
+                        let response = trigger.handle(req, addr, client).instrument(span.clone()).await;
+                        crate::telemetry::http::record_status(&span, response.status());
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 })
             },
             shutdown,

@@ -207,6 +207,14 @@ impl RecordHandler for ComponentHandler {
         let indices = self.batch.as_ref()?;
         Some(self.outcome(self.call_batch(indices, records).await))
     }
+
+    fn trace_span(&self, span: &tracing::Span, records: &[KafkaRecord]) {
+        crate::telemetry::adopt_record_context(span, records);
+    }
+
+    fn trace_headers(&self, span: &tracing::Span) -> Vec<(String, Vec<u8>)> {
+        crate::telemetry::trace_headers(span)
+    }
 }
 
 /// Runs one trigger until `shutdown`, reporting to `observer` (metrics, readiness).

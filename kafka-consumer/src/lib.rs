@@ -17,6 +17,7 @@ mod record;
 mod retry;
 mod runner;
 mod topic;
+mod worker;
 
 pub use config::{ConsumerConfig, GroupProtocol, StartOffset};
 pub use dead_letter::{

@@ -330,6 +330,33 @@ fn every_overlay_renders_objects_the_crds_accept() {
     }
 }
 
+// The lag-seconds option: a second KEDA trigger, Prometheus on a gauge the host
+// really exports, beside the base's Kafka scaler (which it must not replace).
+#[test]
+fn the_lag_seconds_option_adds_a_prometheus_trigger_on_an_exported_gauge() {
+    let objects = build_overlay("keda-lag-seconds", "resources: [\"@K/base\"]\ncomponents: [\"@K/components/keda-lag-seconds\"]\n");
+    let rendered = Rendered(&objects);
+    let scaled = rendered.one("ScaledObject");
+    assert_eq!(crd_errors(scaled), Some(Vec::new()), "{scaled:#}");
+    let triggers = scaled["spec"]["triggers"].as_array().unwrap();
+    let types: Vec<&str> = triggers.iter().map(|t| s(&t["type"])).collect();
+    assert_eq!(types, ["kafka", "prometheus"]);
+    let prometheus = &triggers[1];
+    assert_eq!(prometheus["metricType"], "Value");
+    let query = s(&prometheus["metadata"]["query"]);
+    assert!(query.contains("trigger_kafka_consumer_lag_seconds{"), "{query}");
+    let exported = std::fs::read_to_string(root().join("host/src/monitoring.rs")).unwrap();
+    assert!(exported.contains("\"trigger_kafka_consumer_lag_seconds\""), "the host registers the gauge the query reads");
+    let threshold: f64 = s(&prometheus["metadata"]["threshold"]).parse().expect("a number of seconds");
+    assert!(threshold > 0.0);
+    // The topic it watches is the one the Kafka scaler and spin.toml consume.
+    let topic = s(&triggers[0]["metadata"]["topic"]);
+    assert!(query.contains(&format!("topic=\"{topic}\"")), "{query} watches {topic}");
+    let deployment = rendered.one("Deployment");
+    let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/scrape"], "true", "Prometheus scrapes the trigger's /metrics");
+}
+
 #[test]
 fn the_crd_check_rejects_unknown_and_mistyped_fields() {
     let objects = build(&kubernetes().join("base"));

@@ -95,8 +95,9 @@ pub struct ConsumerConfig {
     pub dead_letter_replication: i32,
     pub retry: RetryPolicy,
     /// Records librdkafka fetches ahead per partition (`queued.min.messages`, default
-    /// 100). Processing is still one record at a time, in order, per partition.
-    pub max_in_flight_per_partition: usize,
+    /// 1000). Processing is still one record at a time, in order, per partition:
+    /// these are prefetched, not in flight.
+    pub prefetch_per_partition: usize,
     /// Most records handed to [`crate::RecordHandler::handle_batch`] at once
     /// (default 500; 1 disables batching).
     pub max_batch: usize,
@@ -129,7 +130,7 @@ impl ConsumerConfig {
             create_dead_letter_topic: true,
             dead_letter_replication: 1,
             retry: RetryPolicy::default(),
-            max_in_flight_per_partition: 1000,
+            prefetch_per_partition: 1000,
             max_batch: 500,
             drain_timeout: Duration::from_secs(10),
             handler_timeout: Duration::from_secs(30),
@@ -177,8 +178,8 @@ impl ConsumerConfig {
         if self.handler_timeout.is_zero() {
             bail!("kafka consumer: handler_timeout must be positive");
         }
-        if self.max_in_flight_per_partition == 0 {
-            bail!("kafka consumer: max_in_flight_per_partition must be at least 1");
+        if self.prefetch_per_partition == 0 {
+            bail!("kafka consumer: prefetch_per_partition must be at least 1");
         }
         if let Some(dlt) = &self.dead_letter_topic {
             // A dead-letter topic we also consume would feed failures back forever.
@@ -198,7 +199,7 @@ impl ConsumerConfig {
             &mut config,
             &self.client_settings,
             "queued.min.messages",
-            &self.max_in_flight_per_partition.to_string(),
+            &self.prefetch_per_partition.to_string(),
         );
         // Stored offsets reach the broker within a second, which bounds the
         // duplicates after a crash (revoke and shutdown commit synchronously anyway).

@@ -3,7 +3,6 @@
 //! they may block while revoked partitions finish their in-flight record.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use crate::client_log::ClientLog;
 use crate::commit::commit_sync;
 use crate::observer::Observer;
-use crate::partition::WorkerHandle;
+use crate::worker::WorkerHandle;
 
 /// Starts the worker of a newly assigned partition. A trait object so the context
 /// (part of the consumer's type) needs no handler type parameter.
@@ -54,9 +53,20 @@ impl GroupContext {
         self.lock()
             .running
             .values()
-            .map(|w| (w.topic.clone(), w.partition, w.next_offset.load(Ordering::Relaxed)))
+            .map(|w| (w.topic.clone(), w.partition, w.progress.next_offset()))
             .filter(|(_, _, next)| *next >= 0)
             .collect()
+    }
+
+    /// Reports each running worker's lag in time and pause. Under the lock, so
+    /// that a revoke (which takes its workers out first) is never followed by a
+    /// report on them; the observer does not block.
+    pub(crate) fn report_time_lag(&self) {
+        let workers = self.lock();
+        for w in workers.running.values() {
+            self.observer
+                .time_lag(&w.topic, w.partition, w.progress.time_lag(), w.progress.paused_for());
+        }
     }
 
     pub(crate) fn set_spawner(&self, spawner: Box<dyn PartitionSpawner>) {

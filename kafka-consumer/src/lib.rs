@@ -18,6 +18,7 @@ mod retry;
 mod runner;
 mod spans;
 mod topic;
+mod worker;
 
 pub use config::{ConsumerConfig, GroupProtocol, StartOffset};
 pub use dead_letter::{

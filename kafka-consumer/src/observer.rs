@@ -1,7 +1,8 @@
 //! What the consumer reports while it works, for the application's metrics and
-//! readiness: group membership, per-call outcomes, retries, dead letters, stalled
-//! partitions and lag. The consumer knows no metrics library; the application
-//! implements [`Observer`] (every method defaults to doing nothing).
+//! readiness: group membership, per-call outcomes, retries, dead letters, skips,
+//! stalled partitions and lag (in records and in time). The consumer knows no
+//! metrics library; the application implements [`Observer`] (every method
+//! defaults to doing nothing).
 
 use std::time::Duration;
 
@@ -47,8 +48,14 @@ pub trait Observer: Send + Sync + 'static {
         let _ = (topic, partition);
     }
 
-    /// A record went to the dead-letter topic (or, without one, was skipped).
+    /// A record went to the dead-letter topic.
     fn dead_lettered(&self, topic: &str, partition: i32) {
+        let _ = (topic, partition);
+    }
+
+    /// A record failed for good and, without a dead-letter topic, was skipped
+    /// (logged, its offset committed).
+    fn skipped(&self, topic: &str, partition: i32) {
         let _ = (topic, partition);
     }
 
@@ -62,6 +69,17 @@ pub trait Observer: Send + Sync + 'static {
     /// offset to process. Sampled periodically for every assigned partition.
     fn lag(&self, topic: &str, partition: i32, lag: i64) {
         let _ = (topic, partition, lag);
+    }
+
+    /// The partition's lag in time and its pause, reported every second for
+    /// every partition this member works on. `lag`: now minus the timestamp of
+    /// the oldest record its worker has received and not yet finished (zero
+    /// when it holds none: it waits for the fetcher). `paused`: how long it has
+    /// been retrying its record (zero when it is not paused). Reported under
+    /// the registry of workers, so never after [`Observer::revoked`] for a
+    /// revoked partition.
+    fn time_lag(&self, topic: &str, partition: i32, lag: Duration, paused: Duration) {
+        let _ = (topic, partition, lag, paused);
     }
 }
 

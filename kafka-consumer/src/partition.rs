@@ -7,7 +7,6 @@
 //! one) before it reads the next.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +16,6 @@ use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{Instrument, Span};
 
 use crate::commit::store_done;
@@ -27,6 +25,7 @@ use crate::observer::Observer;
 use crate::record::{HandleError, KafkaRecord, RecordHandler};
 use crate::retry::{sleep_unless_stopped, RetryPolicy};
 use crate::spans;
+use crate::worker::{Progress, WorkerHandle};
 
 pub(crate) type GroupConsumer = StreamConsumer<GroupContext>;
 
@@ -40,78 +39,6 @@ pub(crate) struct WorkerDeps<H> {
     pub(crate) retry: RetryPolicy,
     pub(crate) dead_letter: Option<Arc<DeadLetterSink>>,
     pub(crate) observer: Arc<dyn Observer>,
-}
-
-/// The consumer's grip on a running worker.
-pub(crate) struct WorkerHandle {
-    pub(crate) topic: String,
-    pub(crate) partition: i32,
-    stop: watch::Sender<bool>,
-    /// Disconnects when the worker task ends (however it ends): lets the rebalance
-    /// callback, which is synchronous, wait for it.
-    done: mpsc::Receiver<()>,
-    join: JoinHandle<()>,
-    /// The next offset the worker has to finish (-1 until it has seen a record).
-    pub(crate) next_offset: Arc<AtomicI64>,
-}
-
-impl WorkerHandle {
-    /// Asks the worker to stop after its in-flight record; no new record is started.
-    pub(crate) fn stop(&self) {
-        self.stop.send_replace(true);
-    }
-
-    /// Blocking wait (for the rebalance callback's thread). True if it ended in time.
-    pub(crate) fn wait_blocking(&self, deadline: Instant) -> bool {
-        match self
-            .done
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
-            Err(mpsc::RecvTimeoutError::Timeout) => false,
-        }
-    }
-
-    /// Ends the worker for good before its partition may have another one (the
-    /// rebalance callback's thread blocks here): waits until `deadline` for the
-    /// in-flight record, then aborts the task. Aborting drops the handler's future,
-    /// and with it the component instance and any transaction it held open, so the
-    /// record's effects are rolled back and its offset stays uncommitted: the next
-    /// owner of the partition redelivers it. An abort lands at the handler's next
-    /// await point, so this keeps waiting (and says so) until the task is gone:
-    /// two workers on one partition could apply its records out of order.
-    pub(crate) fn finish_blocking(self, deadline: Instant) {
-        if self.wait_blocking(deadline) {
-            return;
-        }
-        tracing::warn!(
-            topic = %self.topic, partition = self.partition,
-            "in-flight record still running at the revoke deadline; aborting it (rolled back, not committed: it will be redelivered)"
-        );
-        self.join.abort();
-        loop {
-            match self.done.recv_timeout(Duration::from_secs(10)) {
-                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                Err(mpsc::RecvTimeoutError::Timeout) => tracing::warn!(
-                    topic = %self.topic, partition = self.partition,
-                    "aborted handler has not yielded yet; the partition is not handed over until it has"
-                ),
-            }
-        }
-    }
-
-    /// Async wait for shutdown; a worker still busy at `deadline` is aborted (its
-    /// record was not committed, so it is redelivered after restart).
-    pub(crate) async fn wait_or_abort(mut self, deadline: tokio::time::Instant) {
-        if tokio::time::timeout_at(deadline, &mut self.join).await.is_err() {
-            tracing::warn!(
-                topic = %self.topic, partition = self.partition,
-                "in-flight record still running at the drain deadline; abandoning it (it will be redelivered)"
-            );
-            self.join.abort();
-            let _ = self.join.await;
-        }
-    }
 }
 
 enum Outcome {
@@ -135,27 +62,20 @@ pub(crate) fn spawn_worker<H: RecordHandler>(
     let queue = consumer.split_partition_queue(topic, partition)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (done_tx, done_rx) = mpsc::channel();
-    let next_offset = Arc::new(AtomicI64::new(-1));
+    let progress = Arc::new(Progress::default());
     let worker = PartitionWorker {
         topic: topic.to_string(),
         partition,
         queue,
         consumer: consumer.clone(),
         deps,
-        next_offset: next_offset.clone(),
+        progress: progress.clone(),
     };
     let join = runtime.spawn(async move {
         let _done = done_tx; // dropped when the task ends or is aborted
         worker.run(stop_rx).await;
     });
-    Some(WorkerHandle {
-        topic: topic.to_string(),
-        partition,
-        stop: stop_tx,
-        done: done_rx,
-        join,
-        next_offset,
-    })
+    Some(WorkerHandle::new(topic, partition, stop_tx, done_rx, join, progress))
 }
 
 struct PartitionWorker<H> {
@@ -164,7 +84,7 @@ struct PartitionWorker<H> {
     queue: StreamPartitionQueue<GroupContext>,
     consumer: Arc<GroupConsumer>,
     deps: Arc<WorkerDeps<H>>,
-    next_offset: Arc<AtomicI64>,
+    progress: Arc<Progress>,
 }
 
 impl<H: RecordHandler> PartitionWorker<H> {
@@ -173,7 +93,7 @@ impl<H: RecordHandler> PartitionWorker<H> {
     fn done(&self, offset: i64) {
         spans::commit(&self.topic, self.partition, offset)
             .in_scope(|| store_done(&*self.consumer, &self.topic, self.partition, offset));
-        self.next_offset.store(offset + 1, Ordering::Relaxed);
+        self.progress.finished(offset);
     }
 
     /// A processing span, handed to the handler for its trace context.
@@ -208,22 +128,25 @@ impl<H: RecordHandler> PartitionWorker<H> {
             if *stop.borrow() {
                 break;
             }
-            self.next_offset.fetch_max(record.offset, Ordering::Relaxed);
+            self.progress.received(record.offset);
             let batch = self.gather(record);
+            self.progress.hold(&batch);
             if batch.len() > 1 {
                 let span = self.traced(spans::process_batch(&batch, &self.deps.group_id), &batch);
                 if self.try_batch(&batch).instrument(span.clone()).await {
                     span.in_scope(|| self.done(batch.last().expect("non-empty").offset));
+                    self.progress.hold(&[]);
                     continue;
                 }
             }
             let mut abandoned = false;
-            for record in batch {
-                let offset = record.offset;
+            for (i, record) in batch.iter().enumerate() {
+                let (record, offset) = (record.clone(), record.offset);
                 if *stop.borrow() {
                     abandoned = true;
                     break;
                 }
+                self.progress.hold(&batch[i..]);
                 let span = self.traced(spans::process(&record, &self.deps.group_id), std::slice::from_ref(&record));
                 match self.process(record, &mut stop).instrument(span.clone()).await {
                     Outcome::Done => span.in_scope(|| self.done(offset)),
@@ -236,6 +159,7 @@ impl<H: RecordHandler> PartitionWorker<H> {
             if abandoned {
                 break;
             }
+            self.progress.hold(&[]);
         }
         tracing::debug!(topic = %self.topic, partition = self.partition, "partition worker stopped");
     }
@@ -387,7 +311,7 @@ impl<H: RecordHandler> PartitionWorker<H> {
                 "record failed and no dead-letter topic is configured: skipping it (its offset is committed)"
             );
             spans::record_failure(reason.as_str(), error);
-            self.deps.observer.dead_lettered(&record.topic, record.partition);
+            self.deps.observer.skipped(&record.topic, record.partition);
             return Outcome::Done;
         };
         spans::record_failure(reason.as_str(), error);
@@ -410,6 +334,7 @@ impl<H: RecordHandler> PartitionWorker<H> {
 /// dead-lettered, or abandoned on a stop).
 struct Stalled<'a> {
     observer: &'a dyn Observer,
+    progress: &'a Progress,
     topic: &'a str,
     partition: i32,
     reported: bool,
@@ -419,6 +344,7 @@ impl<'a> Stalled<'a> {
     fn new<H>(worker: &'a PartitionWorker<H>, record: &'a KafkaRecord) -> Self {
         Stalled {
             observer: &*worker.deps.observer,
+            progress: &worker.progress,
             topic: &record.topic,
             partition: record.partition,
             reported: false,
@@ -428,6 +354,7 @@ impl<'a> Stalled<'a> {
     fn set(&mut self) {
         if !self.reported {
             self.reported = true;
+            self.progress.set_paused(true);
             self.observer.stalled(self.topic, self.partition, true);
         }
     }
@@ -436,6 +363,7 @@ impl<'a> Stalled<'a> {
 impl Drop for Stalled<'_> {
     fn drop(&mut self) {
         if self.reported {
+            self.progress.set_paused(false);
             self.observer.stalled(self.topic, self.partition, false);
         }
     }

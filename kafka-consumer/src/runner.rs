@@ -26,7 +26,8 @@ use crate::commit::commit_sync;
 use crate::config::ConsumerConfig;
 use crate::context::{GroupContext, PartitionSpawner};
 use crate::dead_letter::{prepare_dead_letter_topic, DeadLetterSink};
-use crate::partition::{spawn_worker, GroupConsumer, WorkerDeps, WorkerHandle};
+use crate::partition::{spawn_worker, GroupConsumer, WorkerDeps};
+use crate::worker::WorkerHandle;
 use crate::observer::{NoObserver, Observer};
 use crate::record::RecordHandler;
 
@@ -54,6 +55,9 @@ impl<H: RecordHandler> PartitionSpawner for Spawner<H> {
 const LAG_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the brokers are asked for metadata, to report whether they answer.
 const REACHABILITY_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the lag in time and the pause of each partition are reported
+/// (read from the workers, no broker request).
+const TIME_LAG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Consumes `config.topics` as member of `config.group_id` until `shutdown`
 /// resolves, calling `handler` for every record (at-least-once, in order per
@@ -194,11 +198,18 @@ async fn sample_lag(
 ) {
     const TICK: Duration = Duration::from_millis(100);
     let (mut since_lag, mut since_probe) = (Duration::ZERO, REACHABILITY_INTERVAL);
+    let mut since_time_lag = Duration::ZERO;
     while !stop.load(Ordering::Relaxed) {
         // Short sleeps, so a shutdown never waits long for this task.
         tokio::time::sleep(TICK).await;
         since_lag += TICK;
         since_probe += TICK;
+        since_time_lag += TICK;
+        if since_time_lag >= TIME_LAG_INTERVAL {
+            since_time_lag = Duration::ZERO;
+            let Some(client) = consumer.upgrade() else { return };
+            client.context().report_time_lag();
+        }
         let probe = since_probe >= REACHABILITY_INTERVAL;
         let lag = since_lag >= LAG_INTERVAL;
         if !probe && !lag {

@@ -116,7 +116,7 @@ fn config(topic: &str, group: &str, protocol: GroupProtocol) -> ConsumerConfig {
     let mut config = ConsumerConfig::new(brokers(), group, vec![topic.to_string()]);
     config.group_protocol = protocol;
     config.retry = fast_retry(3);
-    config.max_in_flight_per_partition = 20;
+    config.prefetch_per_partition = 20;
     config
 }
 

@@ -4,10 +4,11 @@
 //! retrying a record, and its SQLite databases and the PostgreSQL databases in
 //! use answer a read) and `/metrics` (Prometheus text).
 //! The consumer reports through [`kafka_consumer::Observer`]; this module turns
-//! that into counters, a latency histogram, lag gauges and readiness.
+//! that into counters, a latency histogram, lag gauges (in records and in
+//! seconds), pause gauges and readiness.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,9 +52,14 @@ pub struct Metrics {
     retried: Family<ComponentTopic, Counter>,
     failed: Family<ComponentTopic, Counter>,
     dead_lettered: Family<ComponentTopic, Counter>,
+    skipped: Family<ComponentTopic, Counter>,
     duration: Family<ComponentTopic, Histogram>,
     lag: Family<TopicPartition, Gauge>,
+    lag_seconds: Family<TopicPartition, SecondsGauge>,
+    paused_seconds: Family<TopicPartition, SecondsGauge>,
 }
+
+type SecondsGauge = Gauge<f64, AtomicU64>;
 
 impl Metrics {
     pub fn new() -> Self {
@@ -62,12 +68,15 @@ impl Metrics {
         let retried = Family::<ComponentTopic, Counter>::default();
         let failed = Family::<ComponentTopic, Counter>::default();
         let dead_lettered = Family::<ComponentTopic, Counter>::default();
+        let skipped = Family::<ComponentTopic, Counter>::default();
         // 100 µs .. ~13 s: a record's upsert is sub-millisecond, a batch or a
         // call waiting on a locked database takes seconds.
         let duration = Family::<ComponentTopic, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 18))
         });
         let lag = Family::<TopicPartition, Gauge>::default();
+        let lag_seconds = Family::<TopicPartition, SecondsGauge>::default();
+        let paused_seconds = Family::<TopicPartition, SecondsGauge>::default();
         registry.register(
             "trigger_kafka_records_handled",
             "Records the component applied successfully",
@@ -85,8 +94,13 @@ impl Metrics {
         );
         registry.register(
             "trigger_kafka_records_dead_lettered",
-            "Records sent to the dead-letter topic (or skipped, without one)",
+            "Records sent to the dead-letter topic",
             dead_lettered.clone(),
+        );
+        registry.register(
+            "trigger_kafka_records_skipped",
+            "Records that failed for good and were skipped, for want of a dead-letter topic",
+            skipped.clone(),
         );
         registry.register(
             "trigger_kafka_handler_duration_seconds",
@@ -98,7 +112,17 @@ impl Metrics {
             "Records not yet done: high watermark minus the next offset to process",
             lag.clone(),
         );
-        Metrics { registry, handled, retried, failed, dead_lettered, duration, lag }
+        registry.register(
+            "trigger_kafka_consumer_lag_seconds",
+            "Now minus the timestamp of the oldest record received and not yet done (0 when none is held)",
+            lag_seconds.clone(),
+        );
+        registry.register(
+            "trigger_kafka_partition_paused_seconds",
+            "How long the partition has been paused retrying a record (0 when not paused)",
+            paused_seconds.clone(),
+        );
+        Metrics { registry, handled, retried, failed, dead_lettered, skipped, duration, lag, lag_seconds, paused_seconds }
     }
 
     fn encode(&self) -> String {
@@ -235,7 +259,10 @@ impl kafka_consumer::Observer for TriggerObserver {
             self.health.joined.store(false, Ordering::SeqCst);
         }
         for (topic, partition) in partitions {
-            self.metrics.lag.remove(&TopicPartition { topic: topic.clone(), partition: *partition });
+            let labels = TopicPartition { topic: topic.clone(), partition: *partition };
+            self.metrics.lag.remove(&labels);
+            self.metrics.lag_seconds.remove(&labels);
+            self.metrics.paused_seconds.remove(&labels);
         }
     }
 
@@ -266,6 +293,10 @@ impl kafka_consumer::Observer for TriggerObserver {
         self.metrics.dead_lettered.get_or_create(&self.labels(topic)).inc();
     }
 
+    fn skipped(&self, topic: &str, _partition: i32) {
+        self.metrics.skipped.get_or_create(&self.labels(topic)).inc();
+    }
+
     fn stalled(&self, topic: &str, partition: i32, stalled: bool) {
         let key = (topic.to_owned(), partition);
         let mut set = self.health.stalled.lock();
@@ -278,6 +309,12 @@ impl kafka_consumer::Observer for TriggerObserver {
 
     fn lag(&self, topic: &str, partition: i32, lag: i64) {
         self.metrics.lag.get_or_create(&TopicPartition { topic: topic.to_owned(), partition }).set(lag);
+    }
+
+    fn time_lag(&self, topic: &str, partition: i32, lag: Duration, paused: Duration) {
+        let labels = TopicPartition { topic: topic.to_owned(), partition };
+        self.metrics.lag_seconds.get_or_create(&labels).set(lag.as_secs_f64());
+        self.metrics.paused_seconds.get_or_create(&labels).set(paused.as_secs_f64());
     }
 }
 

@@ -79,6 +79,30 @@ struct TriggerSettings {
     /// Longest one call of the component (a record, or a batch) may run; past
     /// it the instance is dropped and the call retried. Default 30 000.
     handler_timeout_ms: Option<u64>,
+    /// Records fetched ahead per partition (librdkafka `queued.min.messages`).
+    prefetch_per_partition: Option<usize>,
+    /// The old name of `prefetch_per_partition`, which said "in flight" of
+    /// records that are only fetched ahead; still accepted, with a warning.
+    max_in_flight_per_partition: Option<usize>,
+}
+
+/// `prefetch_per_partition`, or its deprecated old key (a warning at startup
+/// names the trigger's component).
+fn prefetch(t: &TriggerSettings) -> Result<Option<usize>> {
+    match (t.prefetch_per_partition, t.max_in_flight_per_partition) {
+        (Some(_), Some(_)) => bail!(
+            "[[trigger.kafka]] for component {:?}: max_in_flight_per_partition is the deprecated name of prefetch_per_partition; set only prefetch_per_partition",
+            t.component
+        ),
+        (None, Some(old)) => {
+            tracing::warn!(
+                component = %t.component,
+                "[[trigger.kafka]] key max_in_flight_per_partition is deprecated: rename it prefetch_per_partition (same meaning)"
+            );
+            Ok(Some(old))
+        }
+        (new, None) => Ok(new),
+    }
 }
 
 /// Builds the consumer configuration of one trigger.
@@ -92,6 +116,7 @@ pub fn consumer_config(
         .context("[application.trigger.kafka]")?;
     let t: TriggerSettings = serde_json::from_value(variables.render_json(&Value::Object(trigger.clone()))?)
         .with_context(|| format!("[[trigger.kafka]] for component {:?}", trigger.get("component")))?;
+    let prefetch_per_partition = prefetch(&t)?;
     let group_id = t.group_id.unwrap_or_else(|| format!("{app_name}-{}", t.component));
     let mut config = ConsumerConfig::new(app.brokers, group_id, t.topics);
     config.group_protocol = t.group_protocol.unwrap_or(app.group_protocol);
@@ -114,10 +139,13 @@ pub fn consumer_config(
     if let Some(ms) = t.handler_timeout_ms {
         config.handler_timeout = Duration::from_millis(ms);
     }
+    if let Some(records) = prefetch_per_partition {
+        config.prefetch_per_partition = records;
+    }
     if let Some(batch) = t.batch_size {
         config.max_batch = batch;
         // Fetch at least a batch ahead, or batches could never fill.
-        config.max_in_flight_per_partition = config.max_in_flight_per_partition.max(batch);
+        config.prefetch_per_partition = config.prefetch_per_partition.max(batch);
     }
     for (key, value) in app.client {
         let value = match value {
@@ -273,7 +301,7 @@ mod tests {
         assert_eq!(c.retry.initial_backoff, Duration::from_millis(50));
         assert_eq!(c.max_batch, 500);
         assert_eq!(c.handler_timeout, Duration::from_millis(2500));
-        assert_eq!(c.max_in_flight_per_partition, 1000);
+        assert_eq!(c.prefetch_per_partition, 1000);
         assert!(c.client_settings.contains(&("sasl.password".into(), "pw".into())));
         assert!(c.client_settings.contains(&("socket.keepalive.enable".into(), "true".into())));
     }
@@ -310,6 +338,23 @@ mod tests {
         assert!(err.contains("session.timeout.ms") && err.contains("group_protocol"), "{err}");
         let trigger = map(serde_json::json!({"component": "c", "topics": ["t"], "group_protocol": "classic"}));
         assert!(consumer_config("app", &app, &trigger, &vars()).is_ok());
+    }
+
+    #[test]
+    fn prefetch_per_partition_and_its_deprecated_old_key() {
+        let app = map(serde_json::json!({"brokers": "x"}));
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"], "prefetch_per_partition": 50}));
+        assert_eq!(consumer_config("app", &app, &trigger, &vars()).unwrap().prefetch_per_partition, 50);
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"], "max_in_flight_per_partition": 70}));
+        assert_eq!(consumer_config("app", &app, &trigger, &vars()).unwrap().prefetch_per_partition, 70);
+        let trigger = map(serde_json::json!({"component": "c", "topics": ["t"], "prefetch_per_partition": 0}));
+        let err = format!("{:#}", consumer_config("app", &app, &trigger, &vars()).unwrap_err());
+        assert!(err.contains("prefetch_per_partition"), "{err}");
+        let trigger = map(serde_json::json!({
+            "component": "c", "topics": ["t"], "prefetch_per_partition": 50, "max_in_flight_per_partition": 70
+        }));
+        let err = format!("{:#}", consumer_config("app", &app, &trigger, &vars()).unwrap_err());
+        assert!(err.contains("deprecated") && err.contains("prefetch_per_partition"), "{err}");
     }
 
     #[test]

@@ -545,7 +545,10 @@ fn sigterm_during_startup_still_exits_0() {
 }
 
 // ---------------------------------------------------------------------------
-// 4. The plugin package `spin plugins install --file` reads.
+// 4. The plugin package `spin plugins install --file` reads. What the package
+//    holds (checksum, the one executable entry, os/arch, the file:// URL) is
+//    xtask's own tests' (xtask/tests/package.rs); this is the end to end run:
+//    the real command on the real binary, which then runs as the plugin.
 
 #[test]
 fn package_plugin_writes_an_installable_manifest_and_tarball() {
@@ -567,31 +570,9 @@ fn package_plugin_writes_an_installable_manifest_and_tarball() {
     assert!(host_toml.contains(&format!("version = \"{version}\"")), "manifest version {version}");
     assert!(admits_spin_4_0_2(manifest["spinCompatibility"].as_str().unwrap()), "{}", manifest["spinCompatibility"]);
 
-    let packages = manifest["packages"].as_array().unwrap();
-    assert_eq!(packages.len(), 1, "{packages:?}");
-    let package = &packages[0];
-    assert_eq!(package["os"], "linux");
-    assert_eq!(package["arch"], if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH });
-    let url = package["url"].as_str().unwrap();
+    // What `spin plugins install` unpacks from the package runs as the plugin.
+    let url = manifest["packages"][0]["url"].as_str().unwrap();
     let tarball = PathBuf::from(url.strip_prefix("file://").unwrap_or_else(|| panic!("{url} is not file://")));
-    assert!(tarball.is_absolute(), "{url}");
-    assert_eq!(tarball.parent().unwrap(), manifest_path.parent().unwrap().canonicalize().unwrap());
-    assert!(tarball.is_file(), "{url} does not exist");
-
-    let sha = Command::new("sha256sum").arg(&tarball).output().unwrap();
-    let sha = String::from_utf8(sha.stdout).unwrap();
-    assert_eq!(package["sha256"].as_str().unwrap(), sha.split_whitespace().next().unwrap());
-
-    // Exactly one top-level entry, an executable regular file `trigger-kafka`.
-    let listing = Command::new("tar").arg("-tvzf").arg(&tarball).output().unwrap();
-    assert!(listing.status.success());
-    let listing = String::from_utf8(listing.stdout).unwrap();
-    let entries: Vec<&str> = listing.lines().collect();
-    assert_eq!(entries.len(), 1, "{listing}");
-    assert!(entries[0].starts_with("-rwxr-xr-x"), "{listing}");
-    assert_eq!(entries[0].split_whitespace().last(), Some("trigger-kafka"), "{listing}");
-
-    // What `spin plugins install` unpacks runs as the plugin.
     let unpacked = tempfile::tempdir().unwrap();
     let status = Command::new("tar").arg("-xzf").arg(&tarball).arg("-C").arg(unpacked.path()).status().unwrap();
     assert!(status.success());

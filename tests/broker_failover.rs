@@ -13,14 +13,13 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde_json::json;
-use support::kafka::{broker_script, create_topic_on, produce_to, test_port, OwnBrokers};
-use support::{eventually, user_in_db, AppSpec, Host, Protocol};
+use support::kafka::{broker_script, create_topic_on, produce_to, records_in, test_port, OwnBrokers};
+use support::{eventually, revisions, user_in_db, AppSpec, Host, Protocol};
 
 const NODES: u16 = 3;
 const PARTITIONS: u32 = 3;
@@ -31,28 +30,11 @@ fn cluster_port() -> u16 {
     std::env::var("TEST_KAFKA_CLUSTER_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(test_port() + 500)
 }
 
-fn revisions(db: &std::path::Path) -> HashMap<String, i64> {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return HashMap::new();
-    };
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    let Ok(mut statement) = conn.prepare("SELECT user_id, revision FROM user_info") else { return HashMap::new() };
-    statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
-}
-
 /// The node id leading `topic`'s partition 0 (node ids are 1.. in port order).
 fn leader_of_partition_0(brokers: &str, topic: &str) -> i32 {
     let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
     let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
     metadata.topics()[0].partitions().iter().find(|p| p.id() == 0).unwrap().leader()
-}
-
-/// Records in `topic` (its high watermarks summed; 0 when it does not exist).
-fn records_in(brokers: &str, topic: &str) -> i64 {
-    let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().unwrap();
-    let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-    let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len() as i32);
-    (0..partitions).map(|p| client.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).sum()
 }
 
 #[test]

@@ -7,20 +7,12 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
 use serde_json::json;
-use support::kafka::{brokers, create_topic, produce};
+use support::kafka::{brokers, create_topic, produce, records_in};
 use support::{ensure_built, eventually, free_port, get, host_binary, user_in_db, AppSpec, Host, Protocol, Reply};
 
 fn keyed(user_id: &str, body: serde_json::Value) -> (Option<String>, Vec<u8>) {
     (Some(user_id.to_owned()), body.to_string().into_bytes())
-}
-
-/// Records in a topic (all partitions): its high watermarks summed.
-fn records_in(topic: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
-    (0..partitions).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).sum()
 }
 
 /// The value of one sample of `/metrics` (0 when absent).
@@ -93,7 +85,7 @@ fn a_minute_long_database_lock_dead_letters_nothing_and_keeps_partition_order() 
     assert!(metric(&metrics, &format!("trigger_kafka_records_failed_total{labels}")) >= 3.0, "{metrics}");
     assert_eq!(metric(&metrics, &format!("trigger_kafka_records_dead_lettered_total{labels}")), 0.0, "{metrics}");
     drop(host);
-    assert_eq!(records_in(&spec.dead_letter_topic, 3), 0, "nothing was dead-lettered");
+    assert_eq!(records_in(&brokers(), &spec.dead_letter_topic), 0, "nothing was dead-lettered");
 }
 
 // /healthz answers as soon as the process runs; /readyz only once the consumer is a

@@ -8,23 +8,12 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use support::{get, Host};
 
 fn build_guest() -> PathBuf {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--target", "wasm32-wasip2", "--release", "-p", "hostile-http"])
-            .current_dir(support::root())
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building the hostile-http fixture failed");
-    });
-    support::wasm("hostile_http")
+    support::test_guest("hostile-http", "hostile_http")
 }
 
 /// An app whose every route is the hostile component.

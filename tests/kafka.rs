@@ -10,7 +10,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::json;
 use support::kafka::{consume_all, create_topic, produce};
-use support::{eventually, get, post_json, user_in_db, AppSpec, Host, Protocol, Store};
+use support::{eventually, get, post_json, revisions, user_in_db, AppSpec, Host, Protocol, Store};
 
 struct App {
     _dir: tempfile::TempDir,
@@ -50,16 +50,6 @@ impl App {
 
 fn keyed(user_id: &str, body: serde_json::Value) -> (Option<String>, Vec<u8>) {
     (Some(user_id.to_owned()), body.to_string().into_bytes())
-}
-
-/// Every user's revision: how many upserts it has seen.
-fn revisions(db: &std::path::Path) -> HashMap<String, i64> {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return HashMap::new();
-    };
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    let Ok(mut statement) = conn.prepare("SELECT user_id, revision FROM user_info") else { return HashMap::new() };
-    statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
 }
 
 #[test]

@@ -8,24 +8,13 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use support::kafka::{create_topic, produce};
 use support::{eventually, Host};
 
 fn build_guest() -> PathBuf {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--target", "wasm32-wasip2", "--release", "-p", "hostile-kafka"])
-            .current_dir(support::root())
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building the hostile-kafka fixture failed");
-    });
-    support::wasm("hostile_kafka")
+    support::test_guest("hostile-kafka", "hostile_kafka")
 }
 
 /// A one-topic app around the hostile component; `extra` goes into its

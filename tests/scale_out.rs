@@ -23,10 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::json;
-use support::kafka::{broker_script, brokers, consume_all, create_topic, produce, test_port};
+use support::kafka::{broker_script, brokers, committed_offsets, consume_all, create_topic, end_offsets, produce, test_port};
 use support::{eventually, group, post_json, AppSpec, Host, Protocol, Store};
 
 const RECORDS: usize = 20_000;
@@ -175,22 +173,8 @@ fn scale_out(protocol: Protocol) {
 
     // Every partition committed to its end after the kill, which only the
     // survivor could do; and its last assignment is the whole topic.
-    let group_offsets_at_end = || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", &spec.group)
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..PARTITIONS {
-            tpl.add_partition(&spec.topic, p);
-        }
-        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-        (0..PARTITIONS).all(|p| {
-            let (_, high) = consumer.fetch_watermarks(&spec.topic, p, Duration::from_secs(10)).unwrap();
-            committed.find_partition(&spec.topic, p).map(|e| e.offset()) == Some(Offset::Offset(high))
-        })
-    };
+    let group_offsets_at_end =
+        || committed_offsets(&brokers(), &spec.group, &spec.topic, PARTITIONS) == end_offsets(&brokers(), &spec.topic, PARTITIONS);
     eventually("the group's committed offsets at the end of every partition", Duration::from_secs(60), group_offsets_at_end);
     // The group's own view: the survivor alone, holding every partition (under
     // KIP-848 it logs only the partitions each assignment adds).

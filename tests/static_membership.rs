@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
@@ -58,14 +57,7 @@ fn a_static_member_restarted_within_its_session_keeps_its_partitions(protocol: P
     let round = |r: usize| -> Vec<(Option<String>, Vec<u8>)> {
         users.iter().map(|u| (Some(u.clone()), json!({"user_id": u, "first_name": format!("r{r}")}).to_string().into_bytes())).collect()
     };
-    let revisions = || -> HashMap<String, i64> {
-        let Ok(conn) = rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-            return HashMap::new();
-        };
-        conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let Ok(mut statement) = conn.prepare("SELECT user_id, revision FROM user_info") else { return HashMap::new() };
-        statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
-    };
+    let revisions = || support::revisions(&db);
     let all_at = |revision: i64| {
         let have = revisions();
         users.iter().all(|u| have.get(u) == Some(&revision))

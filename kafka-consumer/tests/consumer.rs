@@ -1,7 +1,8 @@
 //! Integration tests of the consumer against a real broker (TEST_KAFKA_BROKERS, else Apache
-//! Kafka started on port 19092 through scripts/kafka-broker if it is not up). Every test uses its own
-//! topics and group, so tests run concurrently and repeatedly. Every test that joins a group
-//! runs under both group protocols, as `<test>::consumer` (KIP-848) and `<test>::classic`.
+//! Kafka started on port 19092 through scripts/kafka-broker if it is not up), reached
+//! through the workspace's one broker harness (`test_support::kafka`). Every test uses its
+//! own topics and group, so tests run concurrently and repeatedly. Every test that joins a
+//! group runs under both group protocols, as `<test>::consumer` (KIP-848) and `<test>::classic`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -14,24 +15,17 @@ use kafka_consumer::{
     HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION,
     HEADER_ORIGINAL_TOPIC,
 };
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use test_support::kafka::brokers;
+use test_support::unique;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-const PORT: u16 = 19092;
-
-/// The broker under test: TEST_KAFKA_BROKERS when set (then it is already running),
-/// else a local one on PORT.
-fn brokers() -> String {
-    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| format!("127.0.0.1:{PORT}"))
-}
-
+/// The test broker, started on first use; the consumer's logs go to the test output.
 fn broker() -> String {
-    static START: Once = Once::new();
-    START.call_once(|| {
+    static LOGS: Once = Once::new();
+    LOGS.call_once(|| {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
@@ -39,24 +33,9 @@ fn broker() -> String {
             )
             .with_test_writer()
             .try_init();
-        if std::env::var("TEST_KAFKA_BROKERS").is_ok() {
-            return;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/kafka-broker");
-        let status = std::process::Command::new(script)
-            .args(["start", &PORT.to_string()])
-            .status()
-            .expect("running scripts/kafka-broker");
-        assert!(status.success(), "scripts/kafka-broker start {PORT} failed");
     });
+    test_support::kafka::ensure_broker();
     brokers()
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
 }
 
 async fn create_topic(name: &str, partitions: i32) {
@@ -70,11 +49,7 @@ async fn create_topic(name: &str, partitions: i32) {
 }
 
 fn producer() -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("message.timeout.ms", "10000")
-        .create()
-        .expect("producer")
+    test_support::kafka::producer(&brokers())
 }
 
 async fn produce(
@@ -260,98 +235,42 @@ async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> boo
     }
 }
 
-/// The group's committed offsets, as seen by a fresh client.
+/// The group's committed offsets, as seen by a fresh client (off the runtime's threads).
 async fn committed(group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
     let (group, topic) = (group.to_string(), topic.to_string());
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", &group)
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition(&topic, p);
-        }
-        let got = consumer
-            .committed_offsets(tpl, Duration::from_secs(10))
-            .expect("committed offsets");
-        got.elements()
-            .iter()
-            .map(|e| (e.partition(), e.offset().to_raw().unwrap_or(-1)))
-            .collect()
-    })
-    .await
-    .unwrap()
+    tokio::task::spawn_blocking(move || test_support::kafka::committed_offsets(&brokers(), &group, &topic, partitions))
+        .await
+        .unwrap()
 }
 
 /// High watermark (next offset) per partition.
 async fn ends(topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
     let topic = topic.to_string();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .create()
-            .unwrap();
-        (0..partitions)
-            .map(|p| {
-                (
-                    p,
-                    consumer
-                        .fetch_watermarks(&topic, p, Duration::from_secs(10))
-                        .unwrap()
-                        .1,
-                )
-            })
-            .collect()
-    })
-    .await
-    .unwrap()
+    tokio::task::spawn_blocking(move || test_support::kafka::end_offsets(&brokers(), &topic, partitions))
+        .await
+        .unwrap()
 }
 
-/// Every record of `topic`, read without a group from the beginning.
-async fn read_all(topic: &str, partitions: i32, expected: usize) -> Vec<KafkaRecord> {
+/// Every record of `topic` from its start (the workspace's one topic reader),
+/// `expected` of them or what came within 15 s.
+async fn read_all(topic: &str, expected: usize) -> Vec<KafkaRecord> {
     let topic = topic.to_string();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .set("group.id", unique("reader"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition_offset(&topic, p, Offset::Beginning)
-                .unwrap();
-        }
-        consumer.assign(&tpl).unwrap();
-        let mut out = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while out.len() < expected && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(KafkaRecord {
-                    topic: m.topic().to_string(),
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    timestamp_ms: m.timestamp().to_millis(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                    headers,
-                });
-            }
-        }
-        out
-    })
-    .await
-    .unwrap()
+    let read = tokio::task::spawn_blocking(move || {
+        test_support::kafka::read_from_start(&brokers(), &topic, expected, Duration::from_secs(15))
+    });
+    read.await
+        .unwrap()
+        .into_iter()
+        .map(|r| KafkaRecord {
+            topic: r.topic,
+            partition: r.partition,
+            offset: r.offset,
+            timestamp_ms: r.timestamp_ms,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        })
+        .collect()
 }
 
 fn header<'a>(record: &'a KafkaRecord, key: &str) -> Option<&'a str> {
@@ -503,7 +422,7 @@ async fn retries_dead_letters_and_never_stalls_the_partition(protocol: GroupProt
         "permanent failures are not retried"
     );
 
-    let dead = timeout(20, read_all(&dlt, 1, 2)).await;
+    let dead = timeout(20, read_all(&dlt, 2)).await;
     assert_eq!(dead.len(), 2, "two dead-lettered records: {dead:?}");
     let busy = &dead[0];
     assert_eq!(busy.key.as_deref(), Some(&b"always-busy"[..]));
@@ -633,22 +552,7 @@ async fn creates_the_missing_dead_letter_topic_like_the_source_topic(protocol: G
     let consumer = start(config, recorder);
 
     let dlt_clone = dlt.clone();
-    let partitions = move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers())
-            .create()
-            .unwrap();
-        consumer
-            .fetch_metadata(Some(&dlt_clone), Duration::from_secs(5))
-            .ok()
-            .and_then(|m| {
-                m.topics()
-                    .iter()
-                    .find(|t| t.name() == dlt_clone && t.error().is_none())
-                    .map(|t| t.partitions().len())
-            })
-            .unwrap_or(0)
-    };
+    let partitions = move || test_support::kafka::partitions_of(&brokers(), &dlt_clone);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let count = tokio::task::spawn_blocking(partitions.clone())
@@ -910,7 +814,7 @@ async fn batches_apply_whole_and_a_failed_batch_is_replayed_record_by_record(pro
     let sizes = batcher.batch_sizes.lock().unwrap().clone();
     assert!(sizes.iter().any(|s| *s > 1), "records already fetched were batched: {sizes:?}");
     assert!(sizes.iter().all(|s| *s <= 50), "max_batch respected: {sizes:?}");
-    let dead = read_all(&dlt, 1, 1).await;
+    let dead = read_all(&dlt, 1).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(key_of(&dead[0]), "k150");
     assert_eq!(timeout(15, committed(&group, &topic, 1)).await, ends(&topic, 1).await);

@@ -1,39 +1,19 @@
 //! The domain's `Database` port over the `postgres` crate, and the shared
-//! rules run on a real PostgreSQL server: Debian's PostgreSQL 15 binaries,
-//! `initdb` in a temporary directory and `postgres` on a free port, both run as
-//! the `postgres` user (tests run as root in CI). One server per test binary,
-//! one fresh database per test; or the server `TEST_DATABASE_URL` names (what
-//! scripts/test starts). Without either they fail, unless `SKIP_POSTGRES=1`
+//! rules run on a real PostgreSQL server: the one the tests' launcher gives
+//! (`test_support::postgres`: the server `TEST_DATABASE_URL` names, what
+//! scripts/test starts, else one started through scripts/postgres), one fresh
+//! database per test. Without a server they fail, unless `SKIP_POSTGRES=1`
 //! skips them explicitly.
 
 use std::cell::RefCell;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use postgres::types::{IsNull, ToSql, Type};
+use postgres::types::{ToSql, Type};
+use test_support::postgres::Null;
 
 use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
-
 pub struct Pg(RefCell<postgres::Client>);
-
-/// NULL of whatever type the statement expects, as Spin's host binds it.
-#[derive(Debug)]
-struct Null;
-
-impl ToSql for Null {
-    fn to_sql(&self, _: &Type, _: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(IsNull::Yes)
-    }
-    fn accepts(_: &Type) -> bool {
-        true
-    }
-    postgres::types::to_sql_checked!();
-}
 
 impl Database for Pg {
     fn dialect(&self) -> Dialect {
@@ -90,120 +70,10 @@ fn debug(e: postgres::Error) -> DbError {
     DbError::new(kind, format!("{e:?}"))
 }
 
-/// The admin URL of the server the tests use: `TEST_DATABASE_URL` (what
-/// scripts/test starts), else one this test binary starts. None only when
-/// `SKIP_POSTGRES=1` says to skip them; a missing server is a failure, never
-/// a silent pass.
-fn server() -> Option<String> {
-    static SERVER: OnceLock<Option<String>> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-                return Some(url);
-            }
-            if std::env::var("SKIP_POSTGRES").as_deref() == Ok("1") {
-                eprintln!("SKIPPED (SKIP_POSTGRES=1): the PostgreSQL rule tests");
-                return None;
-            }
-            assert!(
-                Path::new(BIN).join("postgres").exists(),
-                "the PostgreSQL rule tests need a server: set TEST_DATABASE_URL, install Debian's postgresql-15 \
-                 ({BIN}/postgres; scripts/postgres install), or skip them explicitly with SKIP_POSTGRES=1"
-            );
-            Some(url(start_server(), "postgres"))
-        })
-        .clone()
-}
-
-fn postgres_user() -> (u32, u32) {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let fields: Vec<&str> = passwd.lines().find(|l| l.starts_with("postgres:")).expect("a postgres user").split(':').collect();
-    (fields[2].parse().unwrap(), fields[3].parse().unwrap())
-}
-
-fn as_postgres(program: &str) -> Command {
-    let mut cmd = Command::new(Path::new(BIN).join(program));
-    if unsafe { libc::geteuid() } == 0 {
-        let (uid, gid) = postgres_user();
-        cmd.uid(uid).gid(gid);
-    }
-    // A directory the postgres user may enter (the test's own may be private).
-    cmd.current_dir(std::env::temp_dir());
-    cmd
-}
-
-fn start_server() -> u16 {
-    remove_stale_servers();
-    let dir: PathBuf = std::env::temp_dir().join(format!("user-info-pg-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    if unsafe { libc::geteuid() } == 0 {
-        let (uid, gid) = postgres_user();
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-    }
-    let data = dir.join("data");
-    let status = as_postgres("initdb")
-        .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "-D"])
-        .arg(&data)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "initdb failed");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    // Started from a thread that lives as long as the test process, with a
-    // parent-death signal, so the server stops when the tests end however they end.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut cmd = as_postgres("postgres");
-        cmd.arg("-D").arg(&data).args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"]);
-        cmd.arg("-k").arg(&dir).stdout(Stdio::null()).stderr(Stdio::null());
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("start postgres");
-        tx.send(()).unwrap();
-        let _ = child.wait();
-        let _ = std::fs::remove_dir_all(&dir);
-    });
-    rx.recv().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while postgres::Client::connect(&url(port, "postgres"), postgres::NoTls).is_err() {
-        assert!(Instant::now() < deadline, "PostgreSQL did not accept connections");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    port
-}
-
-/// A test process that ended cannot remove its server's directory (its
-/// server stops with it); the next one removes those of processes gone.
-fn remove_stale_servers() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("user-info-pg-")) else { continue };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
-fn url(port: u16, database: &str) -> String {
-    format!("postgres://postgres@127.0.0.1:{port}/{database}")
-}
-
-/// A fresh, empty database on the test server, or None when skipped.
+/// A fresh, empty database on the test server, or None when skipped
+/// (`SKIP_POSTGRES=1`, no `TEST_DATABASE_URL`).
 fn fresh_database() -> Option<String> {
-    let admin_url = server()?;
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
-        .unwrap_or_else(|e| panic!("connect to the test PostgreSQL {admin_url}: {e}"));
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    let mut url = url::Url::parse(&admin_url).expect("TEST_DATABASE_URL is a postgres:// URL");
-    url.set_path(&format!("/{name}"));
-    Some(url.to_string())
+    test_support::postgres::server_url_unless_skipped().map(test_support::postgres::new_database_on)
 }
 
 fn connect(url: &str) -> Pg {

@@ -1,6 +1,6 @@
 //! Helpers for tests/plugin.rs, over the shared test support (building, the
 //! broker, the process harness): locked apps shaped like the one real `spin up` 4.0.2
-//! wrote (tests/fixtures/spin-4.0.2/), and running `trigger-kafka` with the
+//! wrote (test-support/fixtures/spin-4.0.2/), and running `trigger-kafka` with the
 //! environment `spin up` gives a trigger plugin.
 
 #![allow(dead_code)]
@@ -38,7 +38,7 @@ pub struct KafkaTrigger<'a> {
     pub dead_letter_topic: Option<&'a str>,
 }
 
-/// A locked app shaped like tests/fixtures/spin-4.0.2/spin.lock.json: one HTTP
+/// A locked app shaped like test-support/fixtures/spin-4.0.2/spin.lock.json: one HTTP
 /// and one Kafka trigger, `brokers = "{{ kafka_brokers }}"` (default
 /// 127.0.0.1:9092, where nothing listens), a required secret `api_token`, and
 /// absolute file:// sources pointing at the built components. Written to
@@ -97,10 +97,10 @@ pub fn write_locked_app(working_dir: &Path, app_dir: &Path, kafka: &KafkaTrigger
 }
 
 /// The `SPIN_*` environment of each invocation recorded in
-/// tests/fixtures/spin-4.0.2/invocations.txt: [0] the `--launch-metadata-only`
+/// test-support/fixtures/spin-4.0.2/invocations.txt: [0] the `--launch-metadata-only`
 /// probe, [1] the real run.
 pub fn fixture_environments() -> Vec<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(root().join("tests/fixtures/spin-4.0.2/invocations.txt")).unwrap();
+    let text = std::fs::read_to_string(test_support::fixtures::spin_4_0_2().join("invocations.txt")).unwrap();
     let mut envs = Vec::new();
     for block in text.split("=== ").filter(|b| !b.trim().is_empty()) {
         let env = block

@@ -1,31 +1,27 @@
 //! Shared by the integration tests: builds the real components and host once,
 //! starts the host as a real process on a free port against a real SQLite file
 //! or a real PostgreSQL, talks HTTP over real sockets, and reaches the real
-//! test broker.
+//! test broker. The harnesses every test crate shares (the PostgreSQL
+//! launcher, the broker and DLQ helpers, the process harness) are the
+//! `test-support` crate's, re-exported here under their old names.
 //!
 //! The runtime under test is the project's host, or, with `TEST_SPIN` naming
 //! a `spin` binary (what `scripts/test-spin` sets), real `spin up` running
 //! Spin's own HTTP trigger and the installed `trigger-kafka` plugin: the same
 //! tests then check the app on Spin ([`Launcher`]).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod group;
-pub mod kafka;
 pub mod postgres;
-pub mod process;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-pub use process::{Process, Stream};
-
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub use test_support::kafka;
+pub use test_support::process::{self, Process, Stream};
+pub use test_support::{eventually, free_port, root, unique};
 
 /// What runs the app in [`Host::start`].
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +64,23 @@ pub fn ensure_built() {
     });
 }
 
+/// A test-only guest of tests/guests/ (cargo package `package`), built once
+/// per test binary; returns its `.wasm`, named `wasm_name`.
+pub fn test_guest(package: &str, wasm_name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap();
+    if !built.iter().any(|p| p == package) {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--target", "wasm32-wasip2", "--release", "-p", package])
+            .current_dir(root())
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building the {package} test guest failed");
+        built.push(package.to_owned());
+    }
+    wasm(wasm_name)
+}
+
 pub fn host_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     target.join("debug/trigger-kafka")
@@ -82,17 +95,6 @@ pub fn wasm(name: &str) -> PathBuf {
         None => root().join("target/wasm32-wasip2/release"),
     };
     dir.join(format!("{name}.wasm"))
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A name no other test (or earlier run) uses: topics, groups, databases.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}-{}-{nanos}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Where the app keeps its users.
@@ -426,6 +428,17 @@ pub fn post_json(base: &str, body: &serde_json::Value) -> Reply {
     post(base, "application/json", body.to_string())
 }
 
+/// Every user's revision (how many upserts it has seen), straight from the
+/// SQLite file; empty while the file or its table is missing.
+pub fn revisions(db: &Path) -> std::collections::HashMap<String, i64> {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return Default::default();
+    };
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let Ok(mut statement) = conn.prepare("SELECT user_id, revision FROM user_info") else { return Default::default() };
+    statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
 /// Reads a user straight from the SQLite file (what any process would see).
 pub fn user_in_db(db: &Path, user_id: &str) -> Option<serde_json::Value> {
     let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
@@ -442,13 +455,4 @@ pub fn user_in_db(db: &Path, user_id: &str) -> Option<serde_json::Value> {
         },
     )
     .ok()
-}
-
-/// Polls `check` until it holds.
-pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }

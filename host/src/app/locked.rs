@@ -176,7 +176,7 @@ fn file_url_to_path(url: &str) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
-    const FIXTURE: &str = include_str!("../../../tests/fixtures/spin-4.0.2/spin.lock.json");
+    const FIXTURE: &str = test_support::fixtures::SPIN_4_0_2_LOCKED_APP;
 
     #[test]
     fn reads_what_spin_4_0_2_wrote() {

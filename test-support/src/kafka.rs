@@ -1,15 +1,19 @@
 //! The real test broker (started by scripts/test, or here on demand through
-//! scripts/kafka-broker) and small producer/consumer helpers.
+//! scripts/kafka-broker), and the one set of client helpers every test uses:
+//! topics through the admin API, a producer, offsets as the broker keeps them,
+//! and the reader of a topic from its start (dead-letter checks).
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Once;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, TopicPartitionList};
 
+/// The lead's broker, scripts/test's default.
 pub const TEST_PORT: u16 = 19092;
 
 /// The shared test broker's port (TEST_KAFKA_PORT, as scripts/test sets it).
@@ -17,6 +21,7 @@ pub fn test_port() -> u16 {
     std::env::var("TEST_KAFKA_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(TEST_PORT)
 }
 
+/// The shared test broker: TEST_KAFKA_BROKERS (then already running), else the one on TEST_PORT.
 pub fn brokers() -> String {
     std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| format!("127.0.0.1:{TEST_PORT}"))
 }
@@ -28,12 +33,30 @@ pub fn ensure_broker() {
         if std::env::var("TEST_KAFKA_BROKERS").is_ok() {
             return;
         }
-        let status = Command::new(super::root().join("scripts/kafka-broker"))
-            .args(["start", &TEST_PORT.to_string()])
-            .status()
-            .expect("run scripts/kafka-broker");
-        assert!(status.success(), "could not start the test broker");
+        broker_script(&["start", &TEST_PORT.to_string()]);
     });
+}
+
+/// Runs scripts/kafka-broker (start, stop, kill, reset, ...), e.g. for a broker of a test's own.
+pub fn broker_script(args: &[&str]) {
+    let status = Command::new(crate::script("kafka-broker")).args(args).status().expect("run scripts/kafka-broker");
+    assert!(status.success(), "scripts/kafka-broker {args:?} failed");
+}
+
+/// Brokers a test started for itself: reset (killed, data deleted) when the
+/// test ends, also when it fails, so no JVM outlives it.
+pub struct OwnBrokers(pub Vec<String>);
+
+impl Drop for OwnBrokers {
+    fn drop(&mut self) {
+        for port in &self.0 {
+            let _ = Command::new(crate::script("kafka-broker")).args(["reset", port]).status();
+        }
+    }
+}
+
+fn client(brokers: &str) -> BaseConsumer {
+    ClientConfig::new().set("bootstrap.servers", brokers).create().expect("Kafka client")
 }
 
 /// Creates `name` on the test broker (an existing topic is fine) and waits until
@@ -64,7 +87,7 @@ pub fn create_topic_on(brokers: &str, name: &str, partitions: u32, replication: 
             Err((topic, code)) => panic!("creating topic {topic} failed: {code}"),
         }
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let metadata = admin.inner().fetch_metadata(Some(name), Duration::from_secs(5)).expect("metadata");
         let ready = metadata.topics().iter().any(|t| {
@@ -75,27 +98,9 @@ pub fn create_topic_on(brokers: &str, name: &str, partitions: u32, replication: 
         if ready {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "topic {name} has no leaders after 30 s");
+        assert!(Instant::now() < deadline, "topic {name} has no leaders after 30 s");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// Brokers a test started for itself: reset (killed, data deleted) when the
-/// test ends, also when it fails, so no JVM outlives it.
-pub struct OwnBrokers(pub Vec<String>);
-
-impl Drop for OwnBrokers {
-    fn drop(&mut self) {
-        for port in &self.0 {
-            let _ = Command::new(super::root().join("scripts/kafka-broker")).args(["reset", port]).status();
-        }
-    }
-}
-
-/// Runs scripts/kafka-broker (start, stop, kill, reset, ...) for a broker of a test's own.
-pub fn broker_script(args: &[&str]) {
-    let status = Command::new(super::root().join("scripts/kafka-broker")).args(args).status().unwrap();
-    assert!(status.success(), "scripts/kafka-broker {args:?} failed");
 }
 
 pub fn producer(brokers: &str) -> FutureProducer {
@@ -115,7 +120,8 @@ pub fn producer(brokers: &str) -> FutureProducer {
         .expect("producer")
 }
 
-/// Produces records (key, value, headers) in order and waits for every delivery.
+/// Produces records (key, value) to the test broker in order, each with the
+/// header `origin: test`, and waits for every delivery.
 pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
     ensure_broker();
     produce_to(&brokers(), topic, records);
@@ -143,45 +149,99 @@ pub fn produce_to(brokers: &str, topic: &str, records: &[(Option<String>, Vec<u8
     producer.flush(Duration::from_secs(10)).unwrap();
 }
 
-/// A record read back (dead-letter checks).
-#[derive(Debug)]
+/// A record read back.
+#[derive(Debug, Clone)]
 pub struct Consumed {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
     pub key: Option<Vec<u8>>,
+    /// The payload (empty for none).
     pub value: Vec<u8>,
-    pub headers: Vec<(String, String)>,
+    /// In the record's order; None is a header without a value.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Consumed {
+    /// The first header `name`, as text (None when absent, valueless or not UTF-8).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        let (_, value) = self.headers.iter().find(|(k, _)| k == name)?;
+        std::str::from_utf8(value.as_deref()?).ok()
     }
 }
 
-/// Reads `count` records from the start of `topic` (fresh group), or fewer on timeout.
+/// Reads `count` records from the start of `topic` on the test broker, or fewer on timeout.
 pub fn consume_all(topic: &str, count: usize, timeout: Duration) -> Vec<Consumed> {
     ensure_broker();
+    read_from_start(&brokers(), topic, count, timeout)
+}
+
+/// The one reader of a topic from its start (dead-letter topics above all):
+/// a fresh group subscribed from the earliest offset, so a topic that only
+/// appears while it waits (one the trigger creates) is read too. Returns
+/// once `count` records are in, or what came within `timeout`.
+pub fn read_from_start(brokers: &str, topic: &str, count: usize, timeout: Duration) -> Vec<Consumed> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+        .set("bootstrap.servers", brokers)
+        .set("group.id", crate::unique("reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();
-    let deadline = std::time::Instant::now() + timeout;
+    let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
-    while out.len() < count && std::time::Instant::now() < deadline {
+    while out.len() < count && Instant::now() < deadline {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             let headers = m
                 .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()))
-                        .collect()
-                })
+                .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
                 .unwrap_or_default();
-            out.push(Consumed { key: m.key().map(<[u8]>::to_vec), value: m.payload().unwrap_or_default().to_vec(), headers });
+            out.push(Consumed {
+                topic: m.topic().to_owned(),
+                partition: m.partition(),
+                offset: m.offset(),
+                timestamp_ms: m.timestamp().to_millis(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
         }
     }
     out
+}
+
+/// The high watermark (next offset) of each of `topic`'s first `partitions` partitions.
+pub fn end_offsets(brokers: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let client = client(brokers);
+    (0..partitions)
+        .map(|p| (p, client.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks").1))
+        .collect()
+}
+
+/// How many partitions `topic` has (0 while it does not exist). A broker
+/// that does not answer fails the test: "no records" must not pass for it.
+pub fn partitions_of(brokers: &str, topic: &str) -> usize {
+    let metadata = client(brokers).fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let found = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none());
+    found.map_or(0, |t| t.partitions().len())
+}
+
+/// Records in `topic`, all partitions (its high watermarks summed; 0 when it does not exist).
+pub fn records_in(brokers: &str, topic: &str) -> i64 {
+    end_offsets(brokers, topic, partitions_of(brokers, topic) as i32).values().sum()
+}
+
+/// The offsets `group` committed on `topic`'s first `partitions` partitions
+/// (-1 where it committed none), as a fresh client sees them.
+pub fn committed_offsets(brokers: &str, group: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", group).create().expect("Kafka client");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+    committed.elements().iter().map(|e| (e.partition(), e.offset().to_raw().unwrap_or(-1))).collect()
 }

@@ -345,7 +345,7 @@ fn the_lag_seconds_option_adds_a_prometheus_trigger_on_an_exported_gauge() {
     assert_eq!(prometheus["metricType"], "Value");
     let query = s(&prometheus["metadata"]["query"]);
     assert!(query.contains("trigger_kafka_consumer_lag_seconds{"), "{query}");
-    let exported = std::fs::read_to_string(root().join("host/src/monitoring.rs")).unwrap();
+    let exported = std::fs::read_to_string(root().join("host/src/serve/monitoring/metrics.rs")).unwrap();
     assert!(exported.contains("\"trigger_kafka_consumer_lag_seconds\""), "the host registers the gauge the query reads");
     let threshold: f64 = s(&prometheus["metadata"]["threshold"]).parse().expect("a number of seconds");
     assert!(threshold > 0.0);

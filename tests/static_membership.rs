@@ -38,9 +38,12 @@ fn a_static_member_restarted_within_its_session_keeps_its_partitions(protocol: P
     let start = |pod: &str| Host::start(&manifest, &state, &["kafka"], &[("SPIN_VARIABLE_POD_NAME", pod)]);
     let describe = || group::describe(&spec.group, &spec.topic, port);
 
+    // A first, then B: B then joins a group where A holds every partition, so
+    // its only event is the assignment of its share (were B first, its log
+    // would also show the hand-over to A, which the check below counts).
     let mut a = start("trigger-a");
-    let mut b = start("trigger-b");
     a.wait_for_output("kafka partitions assigned", Duration::from_secs(60));
+    let mut b = start("trigger-b");
     b.wait_for_output("kafka partitions assigned", Duration::from_secs(60));
     let mut before = describe();
     eventually("the group settled with a share for each member", Duration::from_secs(60), || {

@@ -14,7 +14,8 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 
 impl Dialect {
     /// The statement in this dialect: SQLite numbers its parameters `?1`.
-    fn sql(self, text: &'static str) -> Cow<'static, str> {
+    /// (Values only ever travel as parameters, so no `$` is in a literal.)
+    fn sql(self, text: &str) -> Cow<'_, str> {
         match self {
             Dialect::Postgres => Cow::Borrowed(text),
             Dialect::Sqlite => Cow::Owned(text.replace('$', "?")),
@@ -36,6 +37,11 @@ impl Dialect {
 /// dialect. Each one yields at least one row (see `crate::db`).
 pub(crate) fn query(db: &impl Database, sql: &'static str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
     db.query(&db.dialect().sql(sql), params)
+}
+
+/// Runs one of the domain's statements without rows on `db`, in its dialect.
+pub(crate) fn execute(db: &impl Database, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
+    db.execute(&db.dialect().sql(sql), params)
 }
 
 /// Readies a connection for writing. This is the one place that sets SQLite's

@@ -7,6 +7,7 @@
 //! crate in native tests), so the rules are written and tested once, and the
 //! differences between the two SQL dialects live in `dialect` and `migrations`.
 
+mod bulk_upsert;
 mod db;
 mod dialect;
 mod error_codes;

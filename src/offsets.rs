@@ -14,7 +14,9 @@
 use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 use crate::dialect::{in_transaction, prepare_write, query};
 use crate::input::{parse_patch, InputError};
-use crate::store::{upsert_user, with_schema};
+use crate::bulk_upsert::upsert_all;
+use crate::model::UserPatch;
+use crate::store::with_schema;
 
 /// Why a batch was not applied. Either way nothing of it was written.
 #[derive(Debug)]
@@ -105,7 +107,9 @@ struct Partition<'a> {
 
 /// Validates every record, then applies those not yet applied, in order, in
 /// one transaction together with the offset bookkeeping: all or nothing. On
-/// an invalid record nothing is written and its index is given.
+/// an invalid record nothing is written and its index is given. The upserts
+/// go in multi-row statements (`crate::bulk_upsert`), so a batch costs a
+/// handful of statements, not one per record.
 pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Applied, BatchError> {
     let patches = records
         .iter()
@@ -138,9 +142,9 @@ pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Appli
             for p in &partitions {
                 claim(db, p)?;
             }
-            for (patch, _) in patches.iter().zip(&apply).filter(|(_, fresh)| **fresh) {
-                upsert_user(db, patch)?;
-            }
+            let fresh: Vec<&UserPatch> =
+                patches.iter().zip(&apply).filter_map(|(patch, fresh)| fresh.then_some(patch)).collect();
+            upsert_all(db, &fresh)?;
             let applied = apply.iter().filter(|fresh| **fresh).count();
             Ok(Applied { applied, skipped: records.len() - applied })
         })

@@ -99,7 +99,7 @@ pub(crate) fn find_user(db: &impl Database, user_id: Uuid) -> Result<Option<User
 /// Creates or updates the user named by `patch.user_id`, touching only the
 /// fields the patch carries. One statement, no migration: callers go
 /// through [`with_schema`].
-pub(crate) fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbError> {
+fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbError> {
     let text = |v: &Option<String>| v.clone().map_or(SqlValue::Null, SqlValue::Text);
     let rows = query(
         db,

@@ -39,7 +39,8 @@ fn a_query_past_the_buffered_bytes_limit_fails_naming_it_and_the_host_serves_on(
     let (status, body) = run(&host, "query", &mebibyte_rows(200));
     assert_eq!(status, 500, "200 MiB of rows must not reach the guest: {body}");
     assert!(body.starts_with("Error::QueryFailed("), "the interface's query-failed: {body}");
-    assert!(body.contains("query result too large") && body.contains("128 MiB"), "{body}");
+    assert!(body.contains("query result exceeds limit of 134217728 bytes"), "Spin 4.0's words: {body}");
+    assert!(body.contains("128 MiB"), "{body}");
 
     // The host serves on, on the same connection, which answers in order.
     assert_eq!(run(&host, "query", "SELECT 1"), (200, "1 rows".into()));

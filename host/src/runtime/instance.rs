@@ -50,14 +50,17 @@ pub const MAX_CONNECTIONS: usize = 256;
 
 /// Bytes of result rows one host call may buffer (outside the guest's
 /// `--max-instance-memory`), for SQLite and PostgreSQL alike, as Spin's
-/// `MAX_HOST_BUFFERED_BYTES`: past it the statement fails with an error
-/// saying so, instead of the host growing without bound.
+/// `MAX_HOST_BUFFERED_BYTES` (spin-world, since Spin 4.0; Spin 3.6 buffers
+/// without a limit): past it the statement fails with an error saying so,
+/// instead of the host growing without bound.
 pub const MAX_HOST_BUFFERED_BYTES: usize = 128 << 20;
 
-/// The error text of a statement whose rows pass [`MAX_HOST_BUFFERED_BYTES`].
+/// The error text of a statement whose rows pass [`MAX_HOST_BUFFERED_BYTES`]:
+/// Spin 4.0's words first, so a guest that recognises them on Spin
+/// recognises them here, then how to avoid it.
 pub fn result_too_large() -> String {
     format!(
-        "query result too large: over the host's limit of {} MiB buffered per statement; fetch it in pages (LIMIT/OFFSET)",
+        "query result exceeds limit of {MAX_HOST_BUFFERED_BYTES} bytes ({} MiB buffered per statement); fetch it in pages (LIMIT/OFFSET)",
         MAX_HOST_BUFFERED_BYTES >> 20
     )
 }

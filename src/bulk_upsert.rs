@@ -1,0 +1,154 @@
+//! The Kafka path's upsert of many users in few statements. A statement is a
+//! host call, and on Spin every SQLite statement is a hop to a blocking
+//! thread and every PostgreSQL statement a round trip, so one statement per
+//! record made those hops the cost of ingest. A batch's records become
+//! multi-row upserts instead, each with the rules of the single upsert in
+//! `store`: absent fields keep the stored value on update and are '' on
+//! insert, and every applied record adds 1 to `revision`.
+//!
+//! The records are cut, in order, into runs that one statement can apply:
+//! - **one shape**: the same fields present, because the update names only
+//!   the columns the records carry (`excluded` holds '' for an absent field,
+//!   not "absent");
+//! - **distinct ids**: one INSERT may not update a row twice (PostgreSQL
+//!   refuses, "ON CONFLICT DO UPDATE command cannot affect row a second
+//!   time"), so a repeated id starts the next run and later records still
+//!   land after earlier ones;
+//! - at most [`MAX_ROWS`] rows, so the statement texts stay few (both hosts
+//!   cache prepared statements by text) and far below either database's
+//!   parameter limit.
+//!
+//! No RETURNING: the Kafka path needs no saved row, and on PostgreSQL a
+//! statement without rows must go through `execute` (spin#3671, `crate::db`).
+
+use std::collections::HashSet;
+
+use crate::db::{Database, DbError, SqlValue};
+use crate::dialect::execute;
+use crate::model::UserPatch;
+
+/// Rows per statement at most: 5 parameters each, so 500 parameters.
+pub(crate) const MAX_ROWS: usize = 100;
+
+/// The optional columns, in the order `Shape` numbers them.
+const FIELDS: [&str; 4] = ["first_name", "last_name", "email", "phone_number"];
+
+/// Which of [`FIELDS`] a patch carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Shape([bool; 4]);
+
+impl Shape {
+    fn of(patch: &UserPatch) -> Self {
+        Shape(values(patch).map(|v| v.is_some()))
+    }
+
+    fn present(self) -> impl Iterator<Item = &'static str> {
+        FIELDS.into_iter().zip(self.0).filter_map(|(name, present)| present.then_some(name))
+    }
+}
+
+fn values(patch: &UserPatch) -> [Option<&String>; 4] {
+    [&patch.first_name, &patch.last_name, &patch.email, &patch.phone_number].map(Option::as_ref)
+}
+
+/// Upserts every patch, in order, as if one at a time. No migration: callers
+/// go through `store::with_schema`, inside their transaction.
+pub(crate) fn upsert_all(db: &impl Database, patches: &[&UserPatch]) -> Result<(), DbError> {
+    for run in runs(patches) {
+        let (sql, params) = statement(run);
+        execute(db, &sql, &params)?;
+    }
+    Ok(())
+}
+
+/// Cuts `patches` into the longest runs of one shape and distinct ids, each
+/// at most [`MAX_ROWS`] long, in order.
+fn runs<'p, 'u>(patches: &'p [&'u UserPatch]) -> Vec<&'p [&'u UserPatch]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut ids = HashSet::new();
+    for (i, patch) in patches.iter().enumerate() {
+        let fits = i - start < MAX_ROWS && Shape::of(patch) == Shape::of(patches[start]) && !ids.contains(&patch.user_id);
+        if !fits {
+            runs.push(&patches[start..i]);
+            start = i;
+            ids.clear();
+        }
+        ids.insert(patch.user_id);
+    }
+    if start < patches.len() {
+        runs.push(&patches[start..]);
+    }
+    runs
+}
+
+/// One multi-row upsert of a run (one shape, distinct ids), in `$n` style.
+fn statement(run: &[&UserPatch]) -> (String, Vec<SqlValue>) {
+    let shape = Shape::of(run[0]);
+    let columns: Vec<&str> = shape.present().collect();
+    let per_row = 1 + columns.len();
+    let mut params = Vec::with_capacity(run.len() * per_row);
+    let mut rows = Vec::with_capacity(run.len());
+    for patch in run {
+        let first = params.len() + 1;
+        params.push(SqlValue::Text(patch.user_id.to_string()));
+        params.extend(values(patch).into_iter().flatten().map(|v| SqlValue::Text(v.clone())));
+        let cells: Vec<String> = (first..first + per_row).map(|n| format!("CAST(${n} AS TEXT)")).collect();
+        rows.push(format!("({}, 1)", cells.join(", ")));
+    }
+    let insert_columns: String = columns.iter().map(|c| format!(", {c}")).collect();
+    let updates: String = columns.iter().map(|c| format!("{c} = excluded.{c}, ")).collect();
+    // Columns the shape lacks take their '' default on insert and are not
+    // touched on update.
+    let sql = format!(
+        "INSERT INTO user_info (user_id{insert_columns}, revision) VALUES {} \
+         ON CONFLICT (user_id) DO UPDATE SET {updates}revision = user_info.revision + 1",
+        rows.join(", ")
+    );
+    (sql, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn patch(id: u128, first_name: Option<&str>, email: Option<&str>) -> UserPatch {
+        UserPatch {
+            user_id: uuid::Uuid::from_u128(id),
+            first_name: first_name.map(str::to_owned),
+            email: email.map(str::to_owned),
+            ..UserPatch::default()
+        }
+    }
+
+    fn lengths(patches: &[UserPatch]) -> Vec<usize> {
+        let refs: Vec<&UserPatch> = patches.iter().collect();
+        runs(&refs).iter().map(|r| r.len()).collect()
+    }
+
+    #[test]
+    fn a_run_ends_at_a_repeated_id_a_new_shape_or_the_row_limit() {
+        let a = Some("a");
+        assert_eq!(lengths(&[patch(1, a, None), patch(2, a, None), patch(1, a, None)]), [2, 1]);
+        assert_eq!(lengths(&[patch(1, a, None), patch(2, None, a), patch(3, None, a)]), [1, 2]);
+        let many: Vec<UserPatch> = (0..2 * MAX_ROWS as u128 + 1).map(|n| patch(n, a, None)).collect();
+        assert_eq!(lengths(&many), [MAX_ROWS, MAX_ROWS, 1]);
+        assert_eq!(lengths(&[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn the_statement_names_only_the_fields_its_shape_carries() {
+        let (a, b) = (patch(1, Some("Ann"), Some("a@x")), patch(2, Some(""), Some("b@x")));
+        let (sql, params) = statement(&[&a, &b]);
+        assert_eq!(
+            sql,
+            "INSERT INTO user_info (user_id, first_name, email, revision) VALUES \
+             (CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), 1), \
+             (CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS TEXT), 1) \
+             ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name, \
+             email = excluded.email, revision = user_info.revision + 1"
+        );
+        assert_eq!(params.len(), 6);
+        assert_eq!(params[4], SqlValue::Text(String::new()), "an empty string clears, it is not absent");
+    }
+}

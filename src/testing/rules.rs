@@ -175,7 +175,12 @@ pub fn a_batch_ends_as_its_records_applied_one_by_one<D: Database>(connect: &(dy
         let (fields, revision) = expected.entry(user).or_insert_with(|| (Default::default(), 0));
         for (i, name) in FIELDS.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0) {
             // Sometimes an empty string: it clears the field, it is not absent.
-            let value = if next(5) == 0 { String::new() } else { format!("{name}-{n}") };
+            let value = match (next(5), i) {
+                (0, _) => String::new(),
+                (_, 2) => format!("u{n}@example.com"),
+                (_, 3) => format!("+1 555 {n:07}"),
+                _ => format!("{name}-{n}"),
+            };
             json[*name] = serde_json::Value::String(value.clone());
             fields[i] = value;
         }

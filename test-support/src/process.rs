@@ -8,6 +8,10 @@
 //! fails a PostgreSQL `query` that yields no rows (Spin 4.0.0-4.0.2 would hang
 //! on it, spin#3671) and says so; a process whose output names spin#3671
 //! fails the test when it is dropped, however the component handled the error.
+//! And with `TRIGGER_KAFKA_SQLITE_CONNECTIONS=per-open`, so the host opens a
+//! new SQLite connection per `open`, as Spin does, instead of pooling them:
+//! a component that relies on what an earlier request left on its connection
+//! fails here as it would on Spin.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -48,6 +52,9 @@ impl Process {
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         if !cmd.get_envs().any(|(k, _)| k == std::ffi::OsStr::new("TRIGGER_KAFKA_ZERO_ROW_QUERY")) {
             cmd.env("TRIGGER_KAFKA_ZERO_ROW_QUERY", "error");
+        }
+        if !cmd.get_envs().any(|(k, _)| k == std::ffi::OsStr::new("TRIGGER_KAFKA_SQLITE_CONNECTIONS")) {
+            cmd.env("TRIGGER_KAFKA_SQLITE_CONNECTIONS", "per-open");
         }
         cmd.process_group(0);
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));

@@ -45,14 +45,16 @@ impl<'a> Services<'a> {
             launch.local_app_dir.as_deref(),
             &cwd,
         );
-        let databases = Databases::new(state::database_paths(
-            &runtime_config,
-            state_dir.as_deref(),
-            &cwd,
-        ))?;
+        let databases = Databases::new(
+            state::database_paths(&runtime_config, state_dir.as_deref(), &cwd),
+            crate::interfaces::sqlite::Connections::from_env()?,
+        )?;
         match databases.path_of("default") {
             Some(path) => println!("Storing default SQLite data to {:?}", path),
             None => println!("No state directory: the default SQLite database is in memory"),
+        }
+        if databases.connections() == crate::interfaces::sqlite::Connections::PerOpen {
+            println!("SQLite: a new connection per open, as Spin ({}=per-open)", crate::interfaces::sqlite::SQLITE_CONNECTIONS_VARIABLE);
         }
         run_sqlite_statements(&databases, &flags.sqlite_statements)?;
         let environment = crate::interfaces::variables::provider_environment(

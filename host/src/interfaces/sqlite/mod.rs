@@ -3,9 +3,11 @@
 //! lists (else `access-denied`); unknown labels are `no-such-database`.
 //!
 //! Unlike Spin, which opens a new connection per `open`, connections are
-//! pooled per database and keep their prepared-statement caches; a connection
-//! goes back to the pool only outside any transaction (an open one is rolled
-//! back), so nothing leaks between instances. Within this process writes to a
+//! pooled per database by default and keep their prepared-statement caches
+//! (`connections`: `TRIGGER_KAFKA_SQLITE_CONNECTIONS=per-open` behaves as
+//! Spin, and the tests run so); a connection goes back to the pool only
+//! outside any transaction (an open one is rolled back), so no transaction
+//! leaks between instances. Within this process writes to a
 //! database pass one gate at a time, so concurrent writers queue instead of
 //! sleeping in SQLite's busy handler; across processes (this trigger beside
 //! Spin's HTTP trigger) SQLite's own locking with a busy timeout applies.
@@ -13,6 +15,9 @@
 //! waiting for another process's writer never holds an async worker.
 
 pub mod bindings;
+mod connections;
+
+pub use connections::{Connections, SQLITE_CONNECTIONS_VARIABLE};
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -54,11 +59,15 @@ pub struct QueryResult {
 /// Every database this process serves, by label.
 pub struct Databases {
     by_label: BTreeMap<String, Arc<Database>>,
+    connections: Connections,
 }
 
 struct Database {
     /// `None`: in memory, a fresh one per connection, as in Spin.
     path: Option<PathBuf>,
+    /// Whether connections are reused (never for in-memory databases, which
+    /// are a fresh one per connection).
+    pooled: bool,
     idle: Mutex<Vec<rusqlite::Connection>>,
     write_gate: Arc<Mutex<()>>,
 }
@@ -66,7 +75,7 @@ struct Database {
 impl Databases {
     /// `paths` maps each label to its file (`None` = in memory). Parent
     /// directories are created, as Spin does.
-    pub fn new(paths: BTreeMap<String, Option<PathBuf>>) -> anyhow::Result<Self> {
+    pub fn new(paths: BTreeMap<String, Option<PathBuf>>, connections: Connections) -> anyhow::Result<Self> {
         for path in paths.values().flatten() {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
@@ -75,11 +84,16 @@ impl Databases {
         let by_label = paths
             .into_iter()
             .map(|(label, path)| {
-                let db = Database { path, idle: Mutex::new(Vec::new()), write_gate: Default::default() };
+                let pooled = path.is_some() && connections == Connections::Pooled;
+                let db = Database { path, pooled, idle: Mutex::new(Vec::new()), write_gate: Default::default() };
                 (label, Arc::new(db))
             })
             .collect();
-        Ok(Databases { by_label })
+        Ok(Databases { by_label, connections })
+    }
+
+    pub fn connections(&self) -> Connections {
+        self.connections
     }
 
     pub fn has(&self, label: &str) -> bool {
@@ -106,7 +120,7 @@ impl Databases {
             return Err(Error::AccessDenied);
         }
         let db = self.by_label.get(label).ok_or(Error::NoSuchDatabase)?;
-        let pooled = db.idle.lock().pop();
+        let pooled = if db.pooled { db.idle.lock().pop() } else { None };
         let conn = match pooled {
             Some(conn) => conn,
             None => db.connect()?,
@@ -268,7 +282,7 @@ impl Drop for Session {
             return; // a connection in an unknown state is closed, not pooled
         }
         self.gate = None;
-        if self.db.path.is_some() {
+        if self.db.pooled {
             let mut idle = self.db.idle.lock();
             if idle.len() < MAX_IDLE {
                 idle.push(conn);
@@ -282,11 +296,37 @@ mod tests {
     use super::*;
 
     fn dbs(dir: &std::path::Path) -> Databases {
-        Databases::new(BTreeMap::from([
-            ("default".to_owned(), Some(dir.join("sqlite_db.db"))),
-            ("other".to_owned(), None),
-        ]))
+        dbs_with(dir, Connections::Pooled)
+    }
+
+    fn dbs_with(dir: &std::path::Path, connections: Connections) -> Databases {
+        Databases::new(
+            BTreeMap::from([
+                ("default".to_owned(), Some(dir.join("sqlite_db.db"))),
+                ("other".to_owned(), None),
+            ]),
+            connections,
+        )
         .unwrap()
+    }
+
+    /// What one `open` leaves on its connection (here `cache_size`) reaches
+    /// the next `open` only when pooled; per-open, every `open` starts as
+    /// on Spin, from SQLite's defaults.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn per_open_connections_start_fresh_as_on_spin() {
+        let allowed = HashSet::from(["default".to_owned()]);
+        let cache_size_after_set = |connections| {
+            let dir = tempfile::tempdir().unwrap();
+            let dbs = dbs_with(dir.path(), connections);
+            let mut c = dbs.open("default", &allowed).unwrap();
+            c.execute_blocking("PRAGMA cache_size = 12345", vec![]).unwrap();
+            drop(c);
+            let mut c = dbs.open("default", &allowed).unwrap();
+            c.execute_blocking("PRAGMA cache_size", vec![]).unwrap().rows
+        };
+        assert_eq!(cache_size_after_set(Connections::Pooled), vec![vec![Value::Integer(12345)]]);
+        assert_eq!(cache_size_after_set(Connections::PerOpen), vec![vec![Value::Integer(-2000)]], "SQLite's default");
     }
 
     #[tokio::test(flavor = "multi_thread")]

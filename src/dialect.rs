@@ -35,7 +35,7 @@ impl Dialect {
 
 /// Runs one of the domain's statements that return rows on `db`, in its
 /// dialect. Each one yields at least one row (see `crate::db`).
-pub(crate) fn query(db: &impl Database, sql: &'static str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
+pub(crate) fn query(db: &impl Database, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
     db.query(&db.dialect().sql(sql), params)
 }
 

@@ -7,7 +7,6 @@
 //! crate in native tests), so the rules are written and tested once, and the
 //! differences between the two SQL dialects live in `dialect` and `migrations`.
 
-mod bulk_upsert;
 mod db;
 mod dialect;
 mod error_codes;
@@ -16,6 +15,7 @@ mod migrations;
 mod model;
 mod offsets;
 mod store;
+mod upsert;
 
 pub use db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 pub use input::{parse_patch, parse_user_id, FieldErrors, InputError, MAX_BODY_BYTES};

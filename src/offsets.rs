@@ -14,7 +14,7 @@
 use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 use crate::dialect::{in_transaction, prepare_write, query};
 use crate::input::{parse_patch, InputError};
-use crate::bulk_upsert::upsert_all;
+use crate::upsert::upsert_all;
 use crate::model::UserPatch;
 use crate::store::with_schema;
 
@@ -108,7 +108,7 @@ struct Partition<'a> {
 /// Validates every record, then applies those not yet applied, in order, in
 /// one transaction together with the offset bookkeeping: all or nothing. On
 /// an invalid record nothing is written and its index is given. The upserts
-/// go in multi-row statements (`crate::bulk_upsert`), so a batch costs a
+/// go in multi-row statements (`crate::upsert`), so a batch costs a
 /// handful of statements, not one per record.
 pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Applied, BatchError> {
     let patches = records

@@ -34,20 +34,10 @@ pub struct Saved {
 const SELECT_USER: &str = "SELECT u.user_id, u.first_name, u.last_name, u.email, u.phone_number, u.revision \
      FROM (VALUES (1)) AS one LEFT JOIN user_info u ON u.user_id = CAST($1 AS TEXT)";
 
-// Absent fields (NULL parameters) keep the stored value on update and become
-// '' on insert. `revision` = 1 in the RETURNING row means the INSERT branch ran.
-// Always exactly one row: the DO UPDATE has no WHERE, so one branch returns it.
-const UPSERT_USER: &str = "INSERT INTO user_info \
-         (user_id, first_name, last_name, email, phone_number, revision) \
-     VALUES (CAST($1 AS TEXT), coalesce(CAST($2 AS TEXT), ''), coalesce(CAST($3 AS TEXT), ''), \
-             coalesce(CAST($4 AS TEXT), ''), coalesce(CAST($5 AS TEXT), ''), 1) \
-     ON CONFLICT (user_id) DO UPDATE SET \
-         first_name = coalesce(CAST($2 AS TEXT), user_info.first_name), \
-         last_name = coalesce(CAST($3 AS TEXT), user_info.last_name), \
-         email = coalesce(CAST($4 AS TEXT), user_info.email), \
-         phone_number = coalesce(CAST($5 AS TEXT), user_info.phone_number), \
-         revision = user_info.revision + 1 \
-     RETURNING user_id, first_name, last_name, email, phone_number, revision";
+// The saved row of `POST /user`'s upsert (`crate::upsert::statement`).
+// `revision` = 1 means the INSERT branch ran. Always exactly one row: the
+// DO UPDATE has no WHERE, so one branch returns it.
+const RETURNING_USER: &str = " RETURNING user_id, first_name, last_name, email, phone_number, revision";
 
 /// Runs `work`; when it finds the schema behind (a fresh or older database),
 /// migrates and runs it once more. `work` must leave no transaction open when
@@ -100,18 +90,9 @@ pub(crate) fn find_user(db: &impl Database, user_id: Uuid) -> Result<Option<User
 /// fields the patch carries. One statement, no migration: callers go
 /// through [`with_schema`].
 fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbError> {
-    let text = |v: &Option<String>| v.clone().map_or(SqlValue::Null, SqlValue::Text);
-    let rows = query(
-        db,
-        UPSERT_USER,
-        &[
-            SqlValue::Text(patch.user_id.to_string()),
-            text(&patch.first_name),
-            text(&patch.last_name),
-            text(&patch.email),
-            text(&patch.phone_number),
-        ],
-    )?;
+    let (mut sql, params) = crate::upsert::statement(&[patch]);
+    sql.push_str(RETURNING_USER);
+    let rows = query(db, &sql, &params)?;
     let row = rows.first().ok_or_else(|| DbError::other("upsert returned no row"))?;
     let (user, revision) = user_from_row(row)?;
     let outcome = if revision == 1 { UpsertOutcome::Created } else { UpsertOutcome::Updated };

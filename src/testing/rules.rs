@@ -256,7 +256,7 @@ pub fn statements_per_request<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
     let post = count("POST /user", &|db| drop(post(db, json.as_bytes()).unwrap()));
     let one = count("Kafka record", &|db| { apply_records(db, &[record(7, &json)]).unwrap(); });
     // Ten users, as a stream mostly is; a repeated id costs one statement
-    // more (`crate::bulk_upsert`).
+    // more (`crate::upsert`).
     let bodies: Vec<String> = (10..20).map(|n| body(n, "first_name", "A")).collect();
     let batch = count("Kafka batch of 10 users", &|db| {
         let records: Vec<Record> = bodies.iter().zip(10..).map(|(b, n)| record(n, b)).collect();

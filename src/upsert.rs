@@ -1,25 +1,27 @@
-//! The Kafka path's upsert of many users in few statements. A statement is a
-//! host call, and on Spin every SQLite statement is a hop to a blocking
-//! thread and every PostgreSQL statement a round trip, so one statement per
-//! record made those hops the cost of ingest. A batch's records become
-//! multi-row upserts instead, each with the rules of the single upsert in
-//! `store`: absent fields keep the stored value on update and are '' on
-//! insert, and every applied record adds 1 to `revision`.
+//! The upsert statement, the one place that says how a patch becomes a row:
+//! absent fields keep the stored value on update and are '' on insert (the
+//! columns' default), an empty string clears a field, and every applied patch
+//! adds 1 to `revision`. `POST /user` runs it for one patch with a RETURNING
+//! clause (`store::upsert_user`); the Kafka path runs it for a batch's
+//! patches in few statements ([`upsert_all`]), because a statement is a host
+//! call: on Spin every SQLite statement is a hop to a blocking thread and
+//! every PostgreSQL statement a round trip.
 //!
-//! The records are cut, in order, into runs that one statement can apply:
+//! The patches are cut, in order, into runs that one statement can apply:
 //! - **one shape**: the same fields present, because the update names only
-//!   the columns the records carry (`excluded` holds '' for an absent field,
+//!   the columns the patches carry (`excluded` holds '' for an absent field,
 //!   not "absent");
 //! - **distinct ids**: one INSERT may not update a row twice (PostgreSQL
 //!   refuses, "ON CONFLICT DO UPDATE command cannot affect row a second
-//!   time"), so a repeated id starts the next run and later records still
+//!   time"), so a repeated id starts the next run and later patches still
 //!   land after earlier ones;
 //! - at most [`MAX_ROWS`] rows, so the statement texts stay few (both hosts
 //!   cache prepared statements by text) and far below either database's
 //!   parameter limit.
 //!
-//! No RETURNING: the Kafka path needs no saved row, and on PostgreSQL a
-//! statement without rows must go through `execute` (spin#3671, `crate::db`).
+//! The batch statements have no RETURNING: the Kafka path needs no saved row,
+//! and on PostgreSQL a statement without rows must go through `execute`
+//! (spin#3671, `crate::db`).
 
 use std::collections::HashSet;
 
@@ -82,8 +84,9 @@ fn runs<'p, 'u>(patches: &'p [&'u UserPatch]) -> Vec<&'p [&'u UserPatch]> {
     runs
 }
 
-/// One multi-row upsert of a run (one shape, distinct ids), in `$n` style.
-fn statement(run: &[&UserPatch]) -> (String, Vec<SqlValue>) {
+/// The upsert of a run (one shape, distinct ids; one patch for `POST /user`),
+/// in `$n` style, without RETURNING.
+pub(crate) fn statement(run: &[&UserPatch]) -> (String, Vec<SqlValue>) {
     let shape = Shape::of(run[0]);
     let columns: Vec<&str> = shape.present().collect();
     let per_row = 1 + columns.len();

@@ -12,6 +12,7 @@
 mod app;
 mod cli;
 mod dlq_replay;
+mod env_choice;
 mod interfaces;
 mod launch;
 mod plugin;

@@ -25,18 +25,18 @@ pub enum ZeroRowQueries {
 }
 
 impl ZeroRowQueries {
-    /// From `TRIGGER_KAFKA_ZERO_ROW_QUERY` (`allow`, `warn`, `error`); unset or empty: warn.
+    /// `warn` (the default), `allow`, `error`.
+    const CHOICES: [(&'static str, Self); 3] =
+        [("warn", ZeroRowQueries::Warn), ("allow", ZeroRowQueries::Allow), ("error", ZeroRowQueries::Error)];
+
+    /// From `TRIGGER_KAFKA_ZERO_ROW_QUERY`; unset or empty: warn.
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::parse(std::env::var(ZERO_ROW_QUERY_VARIABLE).ok().as_deref())
+        crate::env_choice::from_env(ZERO_ROW_QUERY_VARIABLE, &Self::CHOICES)
     }
 
+    #[cfg(test)]
     fn parse(value: Option<&str>) -> anyhow::Result<Self> {
-        match value.map(str::trim) {
-            None | Some("") | Some("warn") => Ok(ZeroRowQueries::Warn),
-            Some("allow") => Ok(ZeroRowQueries::Allow),
-            Some("error") => Ok(ZeroRowQueries::Error),
-            Some(other) => anyhow::bail!("{ZERO_ROW_QUERY_VARIABLE}={other:?}: expected allow, warn or error"),
-        }
+        crate::env_choice::parse(ZERO_ROW_QUERY_VARIABLE, value, &Self::CHOICES)
     }
 }
 

@@ -22,17 +22,17 @@ pub enum Connections {
 }
 
 impl Connections {
-    /// From `TRIGGER_KAFKA_SQLITE_CONNECTIONS` (`pooled`, `per-open`); unset or empty: pooled.
+    /// `pooled` (the default), `per-open`.
+    const CHOICES: [(&'static str, Self); 2] = [("pooled", Connections::Pooled), ("per-open", Connections::PerOpen)];
+
+    /// From `TRIGGER_KAFKA_SQLITE_CONNECTIONS`; unset or empty: pooled.
     pub fn from_env() -> anyhow::Result<Self> {
-        Self::parse(std::env::var(SQLITE_CONNECTIONS_VARIABLE).ok().as_deref())
+        crate::env_choice::from_env(SQLITE_CONNECTIONS_VARIABLE, &Self::CHOICES)
     }
 
+    #[cfg(test)]
     fn parse(value: Option<&str>) -> anyhow::Result<Self> {
-        match value.map(str::trim) {
-            None | Some("") | Some("pooled") => Ok(Connections::Pooled),
-            Some("per-open") => Ok(Connections::PerOpen),
-            Some(other) => anyhow::bail!("{SQLITE_CONNECTIONS_VARIABLE}={other:?}: expected pooled or per-open"),
-        }
+        crate::env_choice::parse(SQLITE_CONNECTIONS_VARIABLE, value, &Self::CHOICES)
     }
 }
 

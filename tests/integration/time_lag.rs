@@ -4,13 +4,12 @@
 //! and keys renamed after issue 17: `records_skipped` apart from
 //! `records_dead_lettered`, and `prefetch_per_partition`'s deprecated old key.
 
-mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use support::kafka::{create_topic, produce};
-use support::{eventually, free_port, get, user_in_db, AppSpec, Host};
+use crate::support::kafka::{create_topic, produce};
+use crate::support::{eventually, free_port, get, user_in_db, AppSpec, Host};
 
 /// The value of one sample of `/metrics` (None when absent).
 fn sample(body: &str, name_and_labels: &str) -> Option<f64> {

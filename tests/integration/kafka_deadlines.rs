@@ -5,16 +5,15 @@
 //! the loop exits within the drain deadline; and a rebalance during the loop
 //! hands the partition over, whose new owner applies the record once.
 
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::kafka::{create_topic, produce};
-use support::{eventually, Host};
+use crate::support::kafka::{create_topic, produce};
+use crate::support::{eventually, Host};
 
 fn build_guest() -> PathBuf {
-    support::test_guest("hostile-kafka", "hostile_kafka")
+    crate::support::test_guest("hostile-kafka", "hostile_kafka")
 }
 
 /// A one-topic app around the hostile component; `extra` goes into its

@@ -8,15 +8,13 @@
 //! Needs the local broker (`scripts/kafka-broker`, started on demand) and
 //! builds `trigger-kafka` and the components on first use.
 
-mod support;
-mod plugin_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use plugin_support::*;
+use crate::plugin_support::*;
 use serde_json::Value;
 
 const STARTUP: Duration = Duration::from_secs(90);
@@ -180,7 +178,7 @@ fn spin_up_launch_consumes_into_the_state_dir_database_and_stops_on_sigterm() {
         .map(|(id, email)| (Some(id.clone()), serde_json::json!({ "user_id": id, "email": email }).to_string().into_bytes()))
         .collect();
     records.push((Some(bad_key.to_owned()), b"{\"user_id\": 42}".to_vec()));
-    support::kafka::produce(&topic, &records);
+    crate::support::kafka::produce(&topic, &records);
 
     // The database Spin's HTTP trigger reads.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -195,7 +193,7 @@ fn spin_up_launch_consumes_into_the_state_dir_database_and_stops_on_sigterm() {
     assert_eq!(found.len(), users.len(), "{found:?}");
 
     // The refused record went to the locked app's dead_letter_topic.
-    let dead = support::kafka::consume_all(&dlq, 1, Duration::from_secs(30));
+    let dead = crate::support::kafka::consume_all(&dlq, 1, Duration::from_secs(30));
     assert_eq!(dead.first().and_then(|d| d.key.as_deref()), Some(bad_key.as_bytes()), "{}", plugin.output());
 
     let status = plugin.terminate(SHUTDOWN);
@@ -212,8 +210,8 @@ fn spin_up_launch_consumes_into_the_state_dir_database_and_stops_on_sigterm() {
 #[test]
 fn plugin_mode_ingests_into_postgres_through_allowed_outbound_hosts() {
     ensure_built();
-    let database = support::postgres::new_database();
-    let authority = support::postgres::authority(&database);
+    let database = crate::support::postgres::new_database();
+    let authority = crate::support::postgres::authority(&database);
     let run = |granted: &str| {
         let topic = unique("plugin-pg");
         let group = unique("plugin-pg-group");
@@ -234,17 +232,17 @@ fn plugin_mode_ingests_into_postgres_through_allowed_outbound_hosts() {
         plugin.wait_for_stdout(STORING, STARTUP);
         let id = uuid_v4_like(std::process::id() as u64 ^ granted.len() as u64);
         let value = serde_json::json!({ "user_id": id, "email": "pg@example.com" }).to_string();
-        support::kafka::produce(&topic, &[(Some(id.clone()), value.into_bytes())]);
+        crate::support::kafka::produce(&topic, &[(Some(id.clone()), value.into_bytes())]);
         (plugin, id, app)
     };
 
     let (mut plugin, id, _app) = run("postgres://{{ database_host }}");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while support::postgres::user_in_db(&database, &id).is_none() {
+    while crate::support::postgres::user_in_db(&database, &id).is_none() {
         assert!(Instant::now() < deadline, "the record never reached PostgreSQL\n{}", plugin.output());
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(support::postgres::user_in_db(&database, &id).unwrap()["email"], "pg@example.com");
+    assert_eq!(crate::support::postgres::user_in_db(&database, &id).unwrap()["email"], "pg@example.com");
     assert!(plugin.terminate(SHUTDOWN).success());
 
     let (mut refused, id, _app) = run("postgres://db.example.com:5432");
@@ -254,7 +252,7 @@ fn plugin_mode_ingests_into_postgres_through_allowed_outbound_hosts() {
         assert!(Instant::now() < deadline, "no Spin-style refusal\n{}", refused.output());
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert!(support::postgres::user_in_db(&database, &id).is_none());
+    assert!(crate::support::postgres::user_in_db(&database, &id).is_none());
     refused.terminate(SHUTDOWN);
 }
 

@@ -2,14 +2,13 @@
 //! and metrics endpoints, end to end: a real broker, the real `user-kafka`
 //! component in the real host process, a real SQLite file, real HTTP.
 
-mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use support::kafka::{brokers, create_topic, produce, records_in};
-use support::{ensure_built, eventually, free_port, get, host_binary, user_in_db, AppSpec, Host, Protocol, Reply};
+use crate::support::kafka::{brokers, create_topic, produce, records_in};
+use crate::support::{ensure_built, eventually, free_port, get, host_binary, user_in_db, AppSpec, Host, Protocol, Reply};
 
 fn keyed(user_id: &str, body: serde_json::Value) -> (Option<String>, Vec<u8>) {
     (Some(user_id.to_owned()), body.to_string().into_bytes())
@@ -172,7 +171,7 @@ fn an_undefined_database_label_is_a_startup_error() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = spec.write_manifest(dir.path());
     let text = std::fs::read_to_string(&manifest).unwrap();
-    let kafka_component = format!("source = \"{}\"\nsqlite_databases = [\"default\"]", support::wasm("user_kafka").display());
+    let kafka_component = format!("source = \"{}\"\nsqlite_databases = [\"default\"]", crate::support::wasm("user_kafka").display());
     assert!(text.contains(&kafka_component));
     let text = text.replace(&kafka_component, &kafka_component.replace(r#"["default"]"#, r#"["default", "audit"]"#));
     std::fs::write(&manifest, text).unwrap();
@@ -205,7 +204,7 @@ fn readyz_is_not_ready_while_the_configured_postgres_is_down_before_any_record()
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let down = format!("postgres://postgres@127.0.0.1:{}/users?sslmode=disable", free_port());
-    let host_port = support::postgres::authority(&down);
+    let host_port = crate::support::postgres::authority(&down);
     let host = Host::start(
         &manifest,
         &dir.path().join(".spin"),

@@ -3,14 +3,13 @@
 //! the server, it does not read the guest's SQL. Driven by the pg-query test
 //! guest in the real host on a real PostgreSQL.
 
-mod support;
 
 use std::time::Duration;
 
-use support::{Host, Store};
+use crate::support::{Host, Store};
 
 fn script(host: &Host, lines: &str) -> String {
-    let reply = support::http().post(format!("{}/script", host.base_url)).send(lines).unwrap();
+    let reply = crate::support::http().post(format!("{}/script", host.base_url)).send(lines).unwrap();
     let status = reply.status().as_u16();
     let body = reply.into_body().read_to_string().unwrap();
     assert_eq!(status, 200, "{lines}: {body}");
@@ -21,7 +20,7 @@ fn script(host: &Host, lines: &str) -> String {
 fn a_transaction_left_open_by_an_instance_is_rolled_back_before_the_next() {
     let Store::Postgres(url) = Store::postgres() else { unreachable!() };
     let dir = tempfile::tempdir().unwrap();
-    let manifest = support::postgres::pg_query_app(dir.path(), &url);
+    let manifest = crate::support::postgres::pg_query_app(dir.path(), &url);
     let host = Host::start(&manifest, &dir.path().join(".spin"), &["http"], &[]);
 
     // An instance opens a transaction that no SQL-text rule would spot,

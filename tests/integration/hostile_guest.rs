@@ -5,15 +5,14 @@
 //! the shutdown grace; an instance allocating past `--max-instance-memory`
 //! fails alone.
 
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use support::{get, Host};
+use crate::support::{get, Host};
 
 fn build_guest() -> PathBuf {
-    support::test_guest("hostile-http", "hostile_http")
+    crate::support::test_guest("hostile-http", "hostile_http")
 }
 
 /// An app whose every route is the hostile component.
@@ -90,7 +89,7 @@ fn sigterm_during_an_endless_loop_exits_within_the_shutdown_grace() {
     let (_dir, mut host) = start(&[]);
     let base = host.base_url.clone();
     let looping = std::thread::spawn(move || {
-        let _ = support::http().get(format!("{base}/loop")).call();
+        let _ = crate::support::http().get(format!("{base}/loop")).call();
     });
     std::thread::sleep(Duration::from_millis(500));
     let started = Instant::now();
@@ -118,7 +117,7 @@ fn an_instance_allocating_past_max_instance_memory_fails_alone() {
 fn a_guest_that_asks_for_too_much_gets_errors_and_the_host_serves_on() {
     let (_dir, host) = start(&[]);
     let get = |path: &str| {
-        let reply = support::http().get(format!("{}{path}", host.base_url)).call().unwrap();
+        let reply = crate::support::http().get(format!("{}{path}", host.base_url)).call().unwrap();
         let status = reply.status().as_u16();
         (status, reply.into_body().read_to_string().unwrap())
     };

@@ -5,23 +5,22 @@
 //! real host, on a real PostgreSQL. Host-only: on those Spin versions the
 //! zero-row call would simply hang.
 
-mod support;
 
 use std::time::Duration;
 
-use support::{Host, Launcher, Store};
+use crate::support::{Host, Launcher, Store};
 
 fn start(env: &[(&str, &str)]) -> (tempfile::TempDir, Host) {
     let store = Store::postgres();
     let dir = tempfile::tempdir().unwrap();
     let Store::Postgres(url) = &store else { unreachable!() };
-    let manifest = support::postgres::pg_query_app(dir.path(), url);
+    let manifest = crate::support::postgres::pg_query_app(dir.path(), url);
     let host = Host::start(&manifest, &dir.path().join(".spin"), &["http"], env);
     (dir, host)
 }
 
 fn run(host: &Host, kind: &str, statement: &str) -> (u16, String) {
-    let reply = support::http().post(format!("{}/{kind}", host.base_url)).send(statement).unwrap();
+    let reply = crate::support::http().post(format!("{}/{kind}", host.base_url)).send(statement).unwrap();
     let status = reply.status().as_u16();
     (status, reply.into_body().read_to_string().unwrap())
 }

@@ -7,13 +7,12 @@
 //! statement that slept on a worker would stall every answer for the busy
 //! timeout, whatever the machine's core count.
 
-mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, get, post_json, AppSpec, Host};
+use crate::support::{free_port, get, post_json, AppSpec, Host};
 
 const JOHN: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 const HOLDER_ENV: &str = "SQLITE_LOCK_HOLDER_DB";
@@ -57,7 +56,7 @@ fn another_process_holding_the_write_lock_stalls_no_answer() {
 
     // Another process takes the write lock and keeps it.
     let mut holder = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "sqlite_lock_holder", "--ignored", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "sqlite_off_workers::sqlite_lock_holder", "--ignored", "--nocapture", "--test-threads=1"])
         .env(HOLDER_ENV, state.join("sqlite_db.db"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

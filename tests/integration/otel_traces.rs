@@ -5,7 +5,6 @@
 //! server span; a dead-lettered record keeps its `traceparent`; spans still
 //! queued at SIGTERM are flushed before the host exits.
 
-mod support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,8 +21,8 @@ use rand::Rng;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use serde_json::json;
-use support::kafka::{consume_all, create_topic, producer};
-use support::{eventually, http, user_in_db, AppSpec, Host, Launcher};
+use crate::support::kafka::{consume_all, create_topic, producer};
+use crate::support::{eventually, http, user_in_db, AppSpec, Host, Launcher};
 
 /// A span as received, with what the assertions read.
 #[derive(Debug, Clone)]
@@ -168,7 +167,7 @@ fn traceparent() -> (String, String, String) {
 
 /// Produces one record with the given headers and waits for its delivery.
 fn produce_with_headers(topic: &str, key: &str, value: &str, headers: &[(&str, &str)]) {
-    let producer = producer(&support::kafka::brokers());
+    let producer = producer(&crate::support::kafka::brokers());
     let mut owned = OwnedHeaders::new();
     for (k, v) in headers {
         owned = owned.insert(Header { key: k, value: Some(*v) });
@@ -189,7 +188,7 @@ struct App {
 impl App {
     fn new() -> App {
         let spec = AppSpec::default();
-        support::kafka::ensure_broker();
+        crate::support::kafka::ensure_broker();
         create_topic(&spec.topic, 3);
         let dir = tempfile::tempdir().unwrap();
         let manifest = spec.write_manifest(dir.path());

@@ -7,13 +7,12 @@
 //! partition moved and the group did not rebalance; every user's revision
 //! equals its number of records, so nothing was applied twice.
 
-mod support;
 
 use std::time::Duration;
 
 use serde_json::json;
-use support::kafka::{broker_script, create_topic, produce, test_port};
-use support::{eventually, group, AppSpec, Host, Protocol};
+use crate::support::kafka::{broker_script, create_topic, produce, test_port};
+use crate::support::{eventually, group, AppSpec, Host, Protocol};
 
 const PARTITIONS: u32 = 4;
 const USERS: usize = 200;
@@ -60,7 +59,7 @@ fn a_static_member_restarted_within_its_session_keeps_its_partitions(protocol: P
     let round = |r: usize| -> Vec<(Option<String>, Vec<u8>)> {
         users.iter().map(|u| (Some(u.clone()), json!({"user_id": u, "first_name": format!("r{r}")}).to_string().into_bytes())).collect()
     };
-    let revisions = || support::revisions(&db);
+    let revisions = || crate::support::revisions(&db);
     let all_at = |revision: i64| {
         let have = revisions();
         users.iter().all(|u| have.get(u) == Some(&revision))

@@ -7,13 +7,12 @@
 //! directory, and this reads that `.wasm`'s imports: no SQLite interface, and
 //! nothing that Spin 3.6 and Spin 4.0 do not both provide.
 
-mod support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::root;
+use crate::support::root;
 use toml::{Table, Value};
 
 fn manifest(path: &str) -> Table {
@@ -226,8 +225,8 @@ fn the_postgres_only_component_imports_no_sqlite_and_only_what_spin_provides() {
     assert!(unknown.is_empty(), "every import is one Spin 3.6 and 4.0 provide: {unknown:?}");
 
     // The default build is the one that carries SQLite: the check can tell.
-    support::ensure_built();
-    let full = imports(&support::wasm("user_http"));
+    crate::support::ensure_built();
+    let full = imports(&crate::support::wasm("user_http"));
     assert!(full.iter().any(|n| n.contains("sqlite")), "the default build imports SQLite: {full:#?}");
     let unknown: Vec<&String> = full.iter().filter(|n| !n.contains("sqlite") && !provided_by_spin_3_6_and_4_0(n)).collect();
     assert!(unknown.is_empty(), "the default build's other imports are provided too: {unknown:?}");

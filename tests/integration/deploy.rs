@@ -15,7 +15,6 @@
 //! and host, the metrics port) are swapped for local ones. It must apply
 //! records, turn ready on /readyz and count them on /metrics.
 
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,8 +23,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::kafka::{brokers, create_topic, produce};
-use support::{eventually, root};
+use crate::support::kafka::{brokers, create_topic, produce};
+use crate::support::{eventually, root};
 
 const NAMESPACE: &str = "user-info";
 
@@ -204,7 +203,7 @@ fn build(dir: &Path) -> Vec<Value> {
 
 /// An overlay written for the test under target/, built on deploy/kubernetes.
 fn build_overlay(name: &str, kustomization: &str) -> Vec<Value> {
-    let dir = root().join("target/deploy-test").join(support::unique(name));
+    let dir = root().join("target/deploy-test").join(crate::support::unique(name));
     std::fs::create_dir_all(&dir).unwrap();
     // kustomize takes only relative paths to other kustomizations.
     let text = kustomization.replace("@K/", "../../../deploy/kubernetes/");
@@ -688,10 +687,10 @@ fn containerfile() -> Image {
 fn local_source(path: &str) -> PathBuf {
     let rel = path.strip_prefix("/src/").unwrap_or_else(|| panic!("{path} is not from the repository"));
     if rel == "target/release/trigger-kafka" {
-        return support::host_binary();
+        return crate::support::host_binary();
     }
     if let Some(file) = rel.strip_prefix("target/wasm32-wasip2/release/") {
-        return support::wasm(file.trim_end_matches(".wasm"));
+        return crate::support::wasm(file.trim_end_matches(".wasm"));
     }
     root().join(rel)
 }
@@ -721,7 +720,7 @@ fn lay_out(image: &Image, dir: &Path) -> PathBuf {
 
 #[test]
 fn the_trigger_image_command_with_the_rendered_environment_applies_records() {
-    support::ensure_built();
+    crate::support::ensure_built();
     let image = containerfile();
     let dir = tempfile::tempdir().unwrap();
     let executable = lay_out(&image, dir.path());
@@ -731,13 +730,13 @@ fn the_trigger_image_command_with_the_rendered_environment_applies_records() {
     // the local PostgreSQL's.
     let objects = build(&kubernetes().join("base"));
     let deployment = Rendered(&objects).one("Deployment").clone();
-    let database = support::postgres::new_database();
+    let database = crate::support::postgres::new_database();
     let local_secret = |name: &str, key: &str| match (name, key) {
         ("user-info-database", "database-url") => database.clone(),
-        ("user-info-database", "database-host") => support::postgres::authority(&database),
+        ("user-info-database", "database-host") => crate::support::postgres::authority(&database),
         other => panic!("the base Deployment reads an unexpected Secret key {other:?}"),
     };
-    let metrics = format!("127.0.0.1:{}", support::free_port());
+    let metrics = format!("127.0.0.1:{}", crate::support::free_port());
     let mut env: Vec<(String, String)> = image.env.clone();
     for e in container(&deployment)["env"].as_array().unwrap() {
         let name = s(&e["name"]).to_owned();
@@ -781,7 +780,7 @@ fn the_trigger_image_command_with_the_rendered_environment_applies_records() {
     let mut guard = Kill(child);
 
     let base = format!("http://{metrics}");
-    let status = |path: &str| support::http().get(format!("{base}{path}")).call().map(|r| r.status().as_u16()).ok();
+    let status = |path: &str| crate::support::http().get(format!("{base}{path}")).call().map(|r| r.status().as_u16()).ok();
     eventually("/healthz to answer", Duration::from_secs(120), || {
         if let Ok(Some(exit)) = guard.0.try_wait() {
             panic!("the trigger exited: {exit}");
@@ -797,10 +796,10 @@ fn the_trigger_image_command_with_the_rendered_environment_applies_records() {
         .collect();
     produce(&topic, &records);
     eventually("the records in PostgreSQL", Duration::from_secs(120), || {
-        users.iter().all(|u| support::postgres::user_in_db(&database, u).is_some_and(|r| r["first_name"] == "Deployed"))
+        users.iter().all(|u| crate::support::postgres::user_in_db(&database, u).is_some_and(|r| r["first_name"] == "Deployed"))
     });
     let handled = || -> f64 {
-        let body = support::http().get(format!("{base}/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
+        let body = crate::support::http().get(format!("{base}/metrics")).call().unwrap().body_mut().read_to_string().unwrap();
         body.lines()
             .filter(|l| l.starts_with("trigger_kafka_records_handled_total{") && l.contains(&format!("topic=\"{topic}\"")))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -852,7 +851,7 @@ impl ImageRun {
                 None => (k.clone(), v.clone()),
             })
             .collect();
-        let metrics = format!("127.0.0.1:{}", support::free_port());
+        let metrics = format!("127.0.0.1:{}", crate::support::free_port());
         let child = Command::new(&executable)
             .args(&image.entrypoint[1..])
             .current_dir(&workdir)
@@ -883,7 +882,7 @@ impl ImageRun {
         if let Ok(Some(exit)) = self.child.try_wait() {
             panic!("the trigger exited: {exit}");
         }
-        match support::http().get(format!("http://{}/readyz", self.metrics)).call() {
+        match crate::support::http().get(format!("http://{}/readyz", self.metrics)).call() {
             Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
             Err(_) => (0, String::new()),
         }
@@ -912,7 +911,7 @@ fn private_ca(dir: &Path) -> (String, String, String) {
 /// test binary exits) serving TLS with `cert` and `key`; returns its URL with
 /// sslmode=require.
 fn postgres_with_tls(cert: &str, key: &str) -> String {
-    let port = support::free_port().to_string();
+    let port = crate::support::free_port().to_string();
     let out = Command::new(root().join("scripts/postgres"))
         .args(["start", &port, "--owner", &std::process::id().to_string()])
         .output()
@@ -930,7 +929,7 @@ fn postgres_with_tls(cert: &str, key: &str) -> String {
         let status = Command::new("chown").args(["-R", "postgres:"]).arg(&tls).status().unwrap();
         assert!(status.success(), "chown the key to the postgres user");
     }
-    let mut client = support::postgres::client(&url);
+    let mut client = crate::support::postgres::client(&url);
     // One statement at a time: ALTER SYSTEM refuses a multi-statement batch.
     for statement in [
         format!("ALTER SYSTEM SET ssl_cert_file = '{}/server.crt'", tls.display()),
@@ -941,14 +940,14 @@ fn postgres_with_tls(cert: &str, key: &str) -> String {
         client.batch_execute(&statement).unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
     eventually("PostgreSQL to serve TLS", Duration::from_secs(30), || {
-        support::postgres::client(&url).query_one("SHOW ssl", &[]).unwrap().get::<_, String>(0) == "on"
+        crate::support::postgres::client(&url).query_one("SHOW ssl", &[]).unwrap().get::<_, String>(0) == "on"
     });
     url.replace("sslmode=disable", "sslmode=require")
 }
 
 #[test]
 fn with_the_postgres_ca_component_the_trigger_verifies_a_private_ca() {
-    support::ensure_built();
+    crate::support::ensure_built();
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = private_ca(certs.path());
     let database = postgres_with_tls(&cert, &key);
@@ -967,15 +966,15 @@ fn with_the_postgres_ca_component_the_trigger_verifies_a_private_ca() {
             (_, Some(v)) => v.to_owned(),
             (_, None) => match e["valueFrom"]["secretKeyRef"]["key"].as_str() {
                 Some("database-url") => database.clone(),
-                Some("database-host") => support::postgres::authority(&database),
+                Some("database-host") => crate::support::postgres::authority(&database),
                 _ => "user-kafka-trigger-0".to_owned(), // the pod name
             },
         };
         env.push((name, value));
     }
 
-    let topic = support::unique("user_service_ca");
-    let group = support::unique("user-info-ca");
+    let topic = crate::support::unique("user_service_ca");
+    let group = crate::support::unique("user-info-ca");
     create_topic(&topic, 1);
     let rename = |manifest: String| {
         manifest
@@ -994,16 +993,16 @@ fn with_the_postgres_ca_component_the_trigger_verifies_a_private_ca() {
         let (status, body) = run.readyz();
         status == 503 && body.contains("paused retrying")
     });
-    assert!(support::postgres::user_in_db(&plain, &user).is_none(), "nothing written without a trusted certificate");
+    assert!(crate::support::postgres::user_in_db(&plain, &user).is_none(), "nothing written without a trusted certificate");
     run.stop();
 
     // With the Secret's bundle mounted where the component says, it is.
     let run = ImageRun::start(&env, &[(&cert_file, &ca)], &rename);
     assert!(run.local(&cert_file).exists());
     eventually("the record written over verified TLS", Duration::from_secs(120), || {
-        support::postgres::user_in_db(&plain, &user).is_some_and(|r| r["first_name"] == "Verified")
+        crate::support::postgres::user_in_db(&plain, &user).is_some_and(|r| r["first_name"] == "Verified")
     });
-    let tls_sessions: i64 = support::postgres::client(&plain)
+    let tls_sessions: i64 = crate::support::postgres::client(&plain)
         .query_one("SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND usename = 'postgres'", &[])
         .unwrap()
         .get(0);

@@ -12,7 +12,6 @@
 //! says so), resume on their own once the database is back, nothing is
 //! dead-lettered, and every record is applied exactly once, in order.
 
-mod support;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -22,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
-use support::kafka::{brokers, create_topic, produce};
-use support::{eventually, get, post_json, AppSpec, Host, Store};
+use crate::support::kafka::{brokers, create_topic, produce};
+use crate::support::{eventually, get, post_json, AppSpec, Host, Store};
 
 const JOHN: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 
@@ -32,8 +31,8 @@ const JOHN: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 /// off` acknowledges commits the crash then loses, and Kafka records whose
 /// offsets were committed after such a commit would be lost with them.
 fn own_server() -> (u16, String) {
-    let port = support::free_port();
-    let out = Command::new(support::root().join("scripts/postgres"))
+    let port = crate::support::free_port();
+    let out = Command::new(crate::support::root().join("scripts/postgres"))
         .args(["start", &port.to_string(), "--owner", &std::process::id().to_string(), "--durable"])
         .output()
         .expect("run scripts/postgres");
@@ -43,14 +42,14 @@ fn own_server() -> (u16, String) {
 
 /// A new database on `server`, given to the app as its store.
 fn own_database(server: &str, prefix: &str) -> Store {
-    let name = support::unique(prefix).replace('-', "_");
-    support::postgres::client(server).batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-    Store::Postgres(support::postgres::with_database(server, &name))
+    let name = crate::support::unique(prefix).replace('-', "_");
+    crate::support::postgres::client(server).batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    Store::Postgres(crate::support::postgres::with_database(server, &name))
 }
 
 /// `pg_ctl restart -m immediate`, waiting until the server accepts again.
 fn crash_restart(port: u16) {
-    let status = Command::new(support::root().join("scripts/postgres"))
+    let status = Command::new(crate::support::root().join("scripts/postgres"))
         .args(["crash-restart", &port.to_string()])
         .status()
         .unwrap();
@@ -187,7 +186,7 @@ fn a_postgres_crash_mid_stream_pauses_kafka_partitions_which_resume_and_apply_ev
     create_topic(&spec.topic, PARTITIONS as u32);
     let dir = tempfile::tempdir().unwrap();
     let manifest = spec.write_manifest(dir.path());
-    let metrics_port = support::free_port();
+    let metrics_port = crate::support::free_port();
     let listen = format!("127.0.0.1:{metrics_port}");
     let mut env = store.env();
     env.push(("TRIGGER_KAFKA_METRICS_LISTEN", listen.clone()));

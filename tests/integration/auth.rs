@@ -2,10 +2,9 @@
 //! component in the real host, with the secret variable `api_token` set the
 //! way an operator sets it (`SPIN_VARIABLE_API_TOKEN`), or left empty.
 
-mod support;
 
 use serde_json::json;
-use support::{AppSpec, Host};
+use crate::support::{AppSpec, Host};
 
 const TOKEN: &str = "s3cr3t-token-for-tests";
 
@@ -32,7 +31,7 @@ struct Answer {
 
 fn send(base: &str, method: &str, authorization: Option<&str>) -> Answer {
     let id = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
-    let agent = support::http();
+    let agent = crate::support::http();
     let response = match method {
         "GET" => {
             let mut req = agent.get(format!("{base}/user?user_id={id}"));

@@ -6,12 +6,11 @@
 //! real PostgreSQL; the rows are made by the server (`generate_series`), so
 //! nothing large crosses the test's own side.
 
-mod support;
 
-use support::{Host, Launcher, Store};
+use crate::support::{Host, Launcher, Store};
 
 fn run(host: &Host, kind: &str, statement: &str) -> (u16, String) {
-    let reply = support::http().post(format!("{}/{kind}", host.base_url)).send(statement).unwrap();
+    let reply = crate::support::http().post(format!("{}/{kind}", host.base_url)).send(statement).unwrap();
     let status = reply.status().as_u16();
     (status, reply.into_body().read_to_string().unwrap())
 }
@@ -30,7 +29,7 @@ fn a_query_past_the_buffered_bytes_limit_fails_naming_it_and_the_host_serves_on(
     let store = Store::postgres();
     let Store::Postgres(url) = &store else { unreachable!() };
     let dir = tempfile::tempdir().unwrap();
-    let manifest = support::postgres::pg_query_app(dir.path(), url);
+    let manifest = crate::support::postgres::pg_query_app(dir.path(), url);
     // One pooled connection: the request after the failed one gets the very
     // connection whose result was cut off, so it must be usable again.
     let host = Host::start(&manifest, &dir.path().join(".spin"), &["http"], &[("TRIGGER_KAFKA_PG_POOL_SIZE", "1")]);

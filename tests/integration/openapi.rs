@@ -5,13 +5,12 @@
 //! real host exactly as documented, and schemathesis fuzzes the real host on
 //! SQLite and on PostgreSQL with every check it has.
 
-mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use support::{AppSpec, Host, Store};
+use crate::support::{AppSpec, Host, Store};
 
 const ID: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 const TOKEN: &str = "contract-test-token";
@@ -20,7 +19,7 @@ const FIELDS_WITH_LIMITS: [(&str, usize); 4] =
 
 /// openapi.yaml as JSON, and as YAML (whose mappings keep their key order).
 fn contract() -> (Value, serde_yaml::Value) {
-    let text = std::fs::read_to_string(support::root().join("openapi.yaml")).expect("openapi.yaml");
+    let text = std::fs::read_to_string(crate::support::root().join("openapi.yaml")).expect("openapi.yaml");
     let yaml: serde_yaml::Value = serde_yaml::from_str(&text).expect("openapi.yaml is YAML");
     let json = serde_json::to_value(&yaml).expect("openapi.yaml is JSON-compatible");
     assert_eq!(json["openapi"], "3.1.0");
@@ -354,7 +353,7 @@ struct Reply {
 }
 
 fn send(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Reply {
-    let agent = support::http();
+    let agent = crate::support::http();
     let url = format!("{base}{path}");
     let mut request = ureq::http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
@@ -444,7 +443,7 @@ fn real_responses_match_the_contract() {
 
 /// The schemathesis binary scripts/setup installs; a missing one fails the test.
 fn schemathesis() -> PathBuf {
-    let out = Command::new(support::root().join("scripts/schemathesis-install")).arg("--path").output().unwrap();
+    let out = Command::new(crate::support::root().join("scripts/schemathesis-install")).arg("--path").output().unwrap();
     assert!(out.status.success());
     let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
     assert!(
@@ -469,7 +468,7 @@ fn fuzz(store: Store) {
     let work = tempfile::tempdir().unwrap(); // its report and Hypothesis' database
     let out = Command::new(&st)
         .arg("run")
-        .arg(support::root().join("openapi.yaml"))
+        .arg(crate::support::root().join("openapi.yaml"))
         .args(["--url", &host.base_url, "--checks", "all", "--mode", "all"])
         .args(["--max-examples", &examples, "--workers", "2", "--no-shrink", "--request-timeout", "30"])
         .args(["--header", &format!("Authorization: Bearer {TOKEN}")])

@@ -4,14 +4,13 @@
 //! delivered again after a restart; it must not overwrite a newer HTTP write.
 //! And an operator who deletes the offset bookkeeping gets a deliberate replay.
 
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
-use support::kafka::{create_topic, produce};
-use support::{eventually, get, post_json, AppSpec, Host, Protocol};
+use crate::support::kafka::{create_topic, produce};
+use crate::support::{eventually, get, post_json, AppSpec, Host, Protocol};
 
 struct App {
     _dir: tempfile::TempDir,

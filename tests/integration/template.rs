@@ -5,7 +5,6 @@
 //! wasm32-wasip2 against this repository's SDK, and run in the real host
 //! against the real broker: a produced record reaches the handler.
 
-mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +13,7 @@ use std::time::Duration;
 
 use heck::{ToKebabCase, ToSnakeCase};
 use liquid_core::{Display_filter, Filter, FilterReflection, ParseFilter, Result as LiquidResult, Runtime, Value, ValueView};
-use support::{kafka, Host};
+use crate::support::{kafka, Host};
 
 #[derive(Clone, ParseFilter, FilterReflection)]
 #[filter(name = "kebab_case", description = "Spin's kebab_case", parsed(KebabCaseFilter))]
@@ -45,7 +44,7 @@ impl Filter for SnakeCaseFilter {
 }
 
 fn template_dir() -> PathBuf {
-    support::root().join("templates/kafka-rust")
+    crate::support::root().join("templates/kafka-rust")
 }
 
 /// The template's declared parameters with their defaults.
@@ -138,14 +137,14 @@ fn spin_new_kafka_rust_builds_and_handles_a_record() {
     let cargo_toml = project.join("Cargo.toml");
     let text = std::fs::read_to_string(&cargo_toml).unwrap();
     assert!(text.contains("trigger-kafka-sdk = \"0.1\""), "{text}");
-    let sdk = support::root().join("sdk");
+    let sdk = crate::support::root().join("sdk");
     let text = text.replace(
         "trigger-kafka-sdk = \"0.1\"",
         &format!("trigger-kafka-sdk = {{ path = {:?} }}", sdk.display().to_string()),
     );
     std::fs::write(&cargo_toml, text).unwrap();
-    std::fs::copy(support::root().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
-    let target = support::root().join("target/template-kafka-rust");
+    std::fs::copy(crate::support::root().join("Cargo.lock"), project.join("Cargo.lock")).unwrap();
+    let target = crate::support::root().join("target/template-kafka-rust");
     let status = Command::new(env!("CARGO"))
         .args(["build", "--target", "wasm32-wasip2", "--release", "--offline"])
         .current_dir(&project)

@@ -8,7 +8,6 @@
 //! - A keep-alive connection left idle after a complete exchange is closed
 //!   by the server once the header timeout passes (it is kept alive before).
 
-mod support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{post_json, AppSpec, Host};
+use crate::support::{post_json, AppSpec, Host};
 
 const JOHN: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
 

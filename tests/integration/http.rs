@@ -4,10 +4,9 @@
 //! (`postgres://…`). The contract is the same byte for byte, so every contract
 //! test runs once per store.
 
-mod support;
 
 use serde_json::json;
-use support::{get, post, post_json, AppSpec, Host, Store};
+use crate::support::{get, post, post_json, AppSpec, Host, Store};
 
 /// Runs each named test function once per store (`sqlite::name`, `postgres::name`).
 macro_rules! on_both_stores {
@@ -51,8 +50,8 @@ impl App {
     /// The user as stored, read straight from the store's own database.
     fn stored(&self, user_id: &str) -> Option<serde_json::Value> {
         match &self.store {
-            Store::Sqlite => support::user_in_db(&self.state.join("sqlite_db.db"), user_id),
-            Store::Postgres(url) => support::postgres::user_in_db(url, user_id),
+            Store::Sqlite => crate::support::user_in_db(&self.state.join("sqlite_db.db"), user_id),
+            Store::Postgres(url) => crate::support::postgres::user_in_db(url, user_id),
         }
     }
 }
@@ -163,7 +162,7 @@ fn post_errors_write_nothing(store: Store) {
 
 fn other_methods_are_refused_with_allow(store: Store) {
     let app = start(AppSpec::default(), store);
-    let reply = support::http().delete(format!("{}/user", app.host.base_url)).call().unwrap();
+    let reply = crate::support::http().delete(format!("{}/user", app.host.base_url)).call().unwrap();
     assert_eq!(reply.status().as_u16(), 405);
     assert_eq!(reply.headers()["allow"], "GET, POST");
     assert_eq!(reply.headers()["content-type"], "application/json");
@@ -200,11 +199,11 @@ fn unmatched_routes_are_404_and_health_answers(store: Store) {
 
 #[test]
 fn a_component_importing_what_the_host_lacks_is_refused_at_startup() {
-    if support::Launcher::is_spin() {
+    if crate::support::Launcher::is_spin() {
         eprintln!("SKIPPED: host-only (checks this host's refusal of an interface it lacks)");
         return;
     }
-    support::ensure_built();
+    crate::support::ensure_built();
     let dir = tempfile::tempdir().unwrap();
     // A component (WAT text, which the host compiles like binary) importing an
     // interface this host does not provide.
@@ -219,8 +218,8 @@ fn a_component_importing_what_the_host_lacks_is_refused_at_startup() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(support::host_binary())
-        .args(["-f", manifest.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", support::free_port())])
+    let out = std::process::Command::new(crate::support::host_binary())
+        .args(["-f", manifest.to_str().unwrap(), "--listen", &format!("127.0.0.1:{}", crate::support::free_port())])
         .arg("--state-dir")
         .arg(dir.path().join(".spin"))
         .output()
@@ -235,7 +234,7 @@ fn a_component_importing_what_the_host_lacks_is_refused_at_startup() {
 fn a_postgres_host_not_in_allowed_outbound_hosts_is_refused_as_spin_refuses_it() {
     let store = Store::postgres();
     let Store::Postgres(url) = &store else { unreachable!() };
-    let authority = support::postgres::authority(url);
+    let authority = crate::support::postgres::authority(url);
     let spec = AppSpec { allowed_outbound_hosts: r#"["postgres://db.example.com"]"#.into(), ..AppSpec::default() };
     let app = start(spec, store.clone());
     let reply = post_json(&app.host.base_url, &john());
@@ -249,7 +248,7 @@ fn a_postgres_host_not_in_allowed_outbound_hosts_is_refused_as_spin_refuses_it()
     );
     host.wait_for_output(&format!("address postgres://{authority} is not permitted"), std::time::Duration::from_secs(10));
     // Nothing reached the database: not even the schema.
-    let tables = support::postgres::client(url)
+    let tables = crate::support::postgres::client(url)
         .query("SELECT 1 FROM information_schema.tables WHERE table_name = 'user_info'", &[])
         .unwrap();
     assert!(tables.is_empty());
@@ -261,7 +260,7 @@ fn http_is_served_with_no_broker_reachable() {
     // a port nobody listens on: HTTP serves, the Kafka trigger keeps trying.
     let dir = tempfile::tempdir().unwrap();
     let manifest = AppSpec::default().write_manifest(dir.path());
-    let nobody = format!("127.0.0.1:{}", support::free_port());
+    let nobody = format!("127.0.0.1:{}", crate::support::free_port());
     let mut host = Host::start(&manifest, &dir.path().join(".spin"), &["http", "kafka"], &[("SPIN_VARIABLE_KAFKA_BROKERS", &nobody)]);
     let base = host.base_url.clone();
     assert_eq!(post_json(&base, &john()).status, 201);
@@ -269,7 +268,7 @@ fn http_is_served_with_no_broker_reachable() {
     assert_eq!((fetched.status, fetched.json()), (200, john()));
     // The Kafka trigger says why it is not consuming (while it prepares the
     // dead-letter topic, or later while consuming).
-    support::eventually("the Kafka trigger reporting the broker unreachable", std::time::Duration::from_secs(60), || {
+    crate::support::eventually("the Kafka trigger reporting the broker unreachable", std::time::Duration::from_secs(60), || {
         let out = host.drain_output();
         out.contains("Kafka brokers unreachable") || out.contains("is the broker reachable?")
     });

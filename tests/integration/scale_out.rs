@@ -16,7 +16,6 @@
 //!
 //! `TEST_PROCESS_LOG_DIR=<dir>` writes every process's output there as it runs.
 
-mod support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,8 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use support::kafka::{broker_script, brokers, committed_offsets, consume_all, create_topic, end_offsets, produce, test_port};
-use support::{eventually, group, post_json, AppSpec, Host, Protocol, Store};
+use crate::support::kafka::{broker_script, brokers, committed_offsets, consume_all, create_topic, end_offsets, produce, test_port};
+use crate::support::{eventually, group, post_json, AppSpec, Host, Protocol, Store};
 
 const RECORDS: usize = 20_000;
 const USERS: usize = 1_000;
@@ -118,7 +117,7 @@ fn scale_out(protocol: Protocol) {
 
     // The furthest record applied (its sequence number, from first_name).
     let applied = || -> i64 {
-        support::postgres::client(&db)
+        crate::support::postgres::client(&db)
             .query_one("SELECT COALESCE(MAX(substr(first_name, 2)::bigint), 0) FROM user_info WHERE first_name LIKE 'k%'", &[])
             .map(|r| r.get(0))
             .unwrap_or(0)
@@ -149,7 +148,7 @@ fn scale_out(protocol: Protocol) {
 
     let deadline = std::time::Instant::now() + Duration::from_secs(600);
     loop {
-        let mut client = support::postgres::client(&db);
+        let mut client = crate::support::postgres::client(&db);
         let rows = client.query("SELECT user_id, first_name FROM user_info", &[]).unwrap();
         let have: HashMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         if last_of.iter().all(|(u, v)| have.get(*u) == Some(v)) {
@@ -187,7 +186,7 @@ fn scale_out(protocol: Protocol) {
     // above), HTTP's last last_name, and a revision counting every write to
     // the user, no more (a redelivered record is skipped, not applied again)
     // and no fewer.
-    let mut client = support::postgres::client(&db);
+    let mut client = crate::support::postgres::client(&db);
     for user in &users {
         let row = client
             .query_one("SELECT last_name, revision FROM user_info WHERE user_id = $1", &[user])

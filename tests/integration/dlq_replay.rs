@@ -3,17 +3,16 @@
 //! up) are replayed once the lock is gone and applied; a second replay of the
 //! same window does nothing; filters and the loop limit hold.
 
-mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
-use support::kafka::{brokers, consume_all, create_topic, produce};
-use support::{eventually, user_in_db, AppSpec, Host};
+use crate::support::kafka::{brokers, consume_all, create_topic, produce};
+use crate::support::{eventually, user_in_db, AppSpec, Host};
 
 fn replay(args: &[&str]) -> String {
-    let out = Command::new(support::host_binary())
+    let out = Command::new(crate::support::host_binary())
         .args(["dlq", "replay", "--brokers", &brokers()])
         .args(args)
         .output()

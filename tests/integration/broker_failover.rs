@@ -11,15 +11,14 @@
 //! The cluster listens on TEST_KAFKA_CLUSTER_PORT .. +2 (default: the shared
 //! broker's port + 500), its controllers 1000 above.
 
-mod support;
 
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde_json::json;
-use support::kafka::{broker_script, create_topic_on, produce_to, records_in, test_port, OwnBrokers};
-use support::{eventually, revisions, user_in_db, AppSpec, Host, Protocol};
+use crate::support::kafka::{broker_script, create_topic_on, produce_to, records_in, test_port, OwnBrokers};
+use crate::support::{eventually, revisions, user_in_db, AppSpec, Host, Protocol};
 
 const NODES: u16 = 3;
 const PARTITIONS: u32 = 3;

@@ -2,15 +2,14 @@
 //! component in the real host, the real SQLite file the HTTP side reads (and
 //! the README example also on a real PostgreSQL).
 
-mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use rand::Rng;
 use serde_json::json;
-use support::kafka::{consume_all, create_topic, produce};
-use support::{eventually, get, post_json, revisions, user_in_db, AppSpec, Host, Protocol, Store};
+use crate::support::kafka::{consume_all, create_topic, produce};
+use crate::support::{eventually, get, post_json, revisions, user_in_db, AppSpec, Host, Protocol, Store};
 
 struct App {
     _dir: tempfile::TempDir,
@@ -231,14 +230,14 @@ fn concurrent_http_and_kafka_writers_share_the_database() {
 // consumer-protocol run loses the broker to a crash, the classic run to a clean stop.
 #[test]
 fn the_broker_down_for_30_s_mid_stream_loses_and_repeats_nothing() {
-    use support::kafka::{broker_script, produce_to, test_port};
+    use crate::support::kafka::{broker_script, produce_to, test_port};
     // A broker of this test's own: stopping the shared one would disturb the others.
     // Three above the shared broker's port, so parallel suites on other ports do not meet.
     let port = (test_port() + 3).to_string();
     let port = port.as_str();
     let brokers = format!("127.0.0.1:{port}");
     broker_script(&["reset", port]);
-    let _broker = support::kafka::OwnBrokers(vec![port.to_owned()]);
+    let _broker = crate::support::kafka::OwnBrokers(vec![port.to_owned()]);
     broker_script(&["start", port]);
     for (protocol, how) in [(Protocol::Consumer, "kill"), (Protocol::Classic, "stop")] {
         let spec = AppSpec { protocol, ..AppSpec::default() };
@@ -252,9 +251,9 @@ fn the_broker_down_for_30_s_mid_stream_loses_and_repeats_nothing() {
         let records: Vec<_> = (0..ROUNDS)
             .flat_map(|r| users.iter().map(move |u| keyed(u, json!({"user_id": u, "phone_number": format!("555 010{r}")}))))
             .collect();
-        let metrics = support::free_port();
+        let metrics = crate::support::free_port();
         let listen = format!("127.0.0.1:{metrics}");
-        let readyz = || support::get(&format!("http://{listen}"), "/readyz");
+        let readyz = || crate::support::get(&format!("http://{listen}"), "/readyz");
         let mut host = Host::start(
             &manifest,
             &state,

@@ -199,7 +199,7 @@ fn provided_by_spin_3_6_and_4_0(import: &str) -> bool {
 }
 
 fn build_postgres_only() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
+    let status = crate::support::cargo()
         .args(["build", "--target", "wasm32-wasip2", "--release", "-p", "user-http", "--no-default-features"])
         .args(["--target-dir", "target/postgres-only"])
         .current_dir(root())

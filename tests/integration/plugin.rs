@@ -551,7 +551,7 @@ fn sigterm_during_startup_still_exits_0() {
 #[test]
 fn package_plugin_writes_an_installable_manifest_and_tarball() {
     ensure_built();
-    let out = Command::new(env!("CARGO"))
+    let out = crate::support::cargo()
         .args(["xtask", "package-plugin", "--binary", "target/debug/trigger-kafka"])
         .current_dir(root())
         .output()

@@ -47,20 +47,42 @@ impl Launcher {
     }
 }
 
+/// A `cargo` command for the workspace, without the package variables cargo
+/// set for this test process (`CARGO_PKG_NAME`, `CARGO_MANIFEST_DIR`, ...).
+/// Some build scripts (ring's) rerun when those change, and a rerun rebuilds
+/// everything above them: inherited, they would make a test's build of the
+/// host compile rustls, wasmtime-wasi-http and the host again (1.5 minutes)
+/// although scripts/build just built them.
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo_test = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(&*key, "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR");
+        if set_by_cargo_test {
+            cmd.env_remove(&*key);
+        }
+    }
+    cmd.current_dir(root());
+    cmd
+}
+
 /// Builds the wasm components and the host, once per test binary (a no-op
 /// when they are up to date, so `cargo test` alone is enough).
 pub fn ensure_built() {
     static BUILD: Once = Once::new();
     BUILD.call_once(|| {
-        let cargo = env!("CARGO");
         let run = |args: &[&str]| {
-            let status = Command::new(cargo).args(args).current_dir(root()).status().expect("run cargo");
+            let status = cargo().args(args).status().expect("run cargo");
             assert!(status.success(), "cargo {args:?} failed");
         };
         if std::env::var_os("TEST_COMPONENTS_DIR").is_none() {
             run(&["build", "--target", "wasm32-wasip2", "--release", "-p", "user-http", "-p", "user-kafka", "-p", "pg-query-guest"]);
         }
-        run(&["build", "-p", "trigger-kafka"]);
+        // As scripts/build: the feature set `cargo test` resolves, so this
+        // reuses the test build's dependencies instead of compiling them again.
+        run(&["build", "--all-targets"]);
     });
 }
 
@@ -70,9 +92,8 @@ pub fn test_guest(package: &str, wasm_name: &str) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap();
     if !built.iter().any(|p| p == package) {
-        let status = Command::new(env!("CARGO"))
+        let status = cargo()
             .args(["build", "--target", "wasm32-wasip2", "--release", "-p", package])
-            .current_dir(root())
             .status()
             .expect("run cargo");
         assert!(status.success(), "building the {package} test guest failed");
@@ -299,7 +320,13 @@ impl Host {
             Launcher::Spin(spin) => spin_up(&spin, manifest, state_dir, triggers, port),
         };
         cmd.env("SPIN_VARIABLE_KAFKA_BROKERS", kafka::brokers());
-        cmd.env("RUST_LOG", "info");
+        // The host and the plugin log at info by default. RUST_LOG=info
+        // would also turn on Spin's own info lines, which the `spin
+        // trigger-kafka --launch-metadata-only` child writes to the stderr
+        // that `spin up` parses as the plugin's launch metadata: spin then
+        // gives every flag to every trigger and the plugin refuses `--listen`
+        // (docs/spin-plugin.md, "Logging"). Unset, as a user runs it.
+        cmd.env_remove("RUST_LOG");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -63,12 +63,15 @@ fn parameters(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync>> {
         .collect()
 }
 
-/// The kind from the server's SQLSTATE; an error without one is the
-/// connection failing. The message is Debug, as Spin's host flattens errors.
+/// The error as Spin's host and this project's host hand it to a component
+/// (`QueryFailed` with the driver error's `{:?}` text), classified by the
+/// function the Spin adapter runs on it: every rule of the domain run here
+/// runs the production classification on the server's real errors.
 fn debug(e: postgres::Error) -> DbError {
-    let kind = e.code().map_or(DbErrorKind::Unavailable, |code| crate::error_codes::sqlstate_kind(code.code()));
-    DbError::new(kind, format!("{e:?}"))
+    let text = format!("{e:?}");
+    DbError::new(crate::error_codes::query_failed_kind(&text), text)
 }
+
 
 /// A fresh, empty database on the test server, or None when skipped
 /// (`SKIP_POSTGRES=1`, no `TEST_DATABASE_URL`).

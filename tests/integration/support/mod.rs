@@ -35,12 +35,20 @@ pub enum Launcher {
 }
 
 impl Launcher {
-    /// `TEST_SPIN=/path/to/spin` picks real Spin; otherwise the host.
+    /// `TEST_SPIN=/path/to/spin` picks real Spin; otherwise the host. It
+    /// must be the `TEST_SPIN` the tests were built with (build.rs): which
+    /// host-only tests are ignored was decided then.
     pub fn current() -> Launcher {
-        match std::env::var_os("TEST_SPIN") {
+        let launcher = match std::env::var_os("TEST_SPIN") {
             Some(spin) if !spin.is_empty() => Launcher::Spin(PathBuf::from(spin)),
             _ => Launcher::Host,
-        }
+        };
+        assert_eq!(
+            matches!(launcher, Launcher::Spin(_)),
+            cfg!(test_spin),
+            "TEST_SPIN differs from the one this test binary was built with: run it through cargo test"
+        );
+        launcher
     }
 
     pub fn is_spin() -> bool {

@@ -35,7 +35,27 @@ pub(crate) fn sqlstate_in(text: &str) -> Option<&str> {
     code.bytes().all(|b| b.is_ascii_alphanumeric()).then_some(code)
 }
 
+/// Texts a runtime writes into `QueryFailed` about the statement itself, not
+/// the connection: the result is over its limit (Spin 3.6/4.0: "query result
+/// exceeds limit of N bytes", the host likewise), or the host's zero-row
+/// check refused it (spin#3671). The same statement fails again.
+const STATEMENT_REFUSALS: &[&str] = &["query result exceeds limit of", "spin#3671"];
+
+/// The kind of the text of a failed PostgreSQL statement, as Spin's `pg3`
+/// `QueryFailed` (and this project's host) carry it: the `{:?}` text of a
+/// `tokio_postgres::Error`. Without a SQLSTATE in it, and not a refusal of
+/// the statement by the runtime, the connection failed (closed, reset, the
+/// server gone): an outage.
+pub(crate) fn query_failed_kind(text: &str) -> DbErrorKind {
+    match sqlstate_in(text) {
+        Some(code) => sqlstate_kind(code),
+        None if STATEMENT_REFUSALS.iter().any(|sign| text.contains(sign)) => DbErrorKind::Other,
+        None => DbErrorKind::Unavailable,
+    }
+}
+
 /// The kind of an SQLite error message (as rusqlite and Spin's host word it).
+#[cfg_attr(not(any(test, feature = "spin-sqlite")), allow(dead_code))]
 pub(crate) fn sqlite_message_kind(message: &str) -> DbErrorKind {
     let has = |signs: &[&str]| signs.iter().any(|s| message.contains(s));
     if has(&["no such table", "no such column", "has no column named"]) {

@@ -9,6 +9,8 @@
 
 mod db;
 mod dialect;
+// Used by the Spin adapters (the `spin-*` features) and the native test adapters only.
+#[cfg_attr(not(any(test, feature = "spin-postgres")), allow(dead_code))]
 mod error_codes;
 mod input;
 mod migrations;

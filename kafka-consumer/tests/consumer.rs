@@ -558,7 +558,7 @@ async fn creates_the_missing_dead_letter_topic_like_the_source_topic(protocol: G
         let count = tokio::task::spawn_blocking(partitions.clone())
             .await
             .unwrap();
-        if count > 0 {
+        if let Some(count) = count {
             assert_eq!(
                 count, 3,
                 "dead-letter topic gets the source topic's partition count"

@@ -12,7 +12,7 @@ pub struct SpinSqlite(Connection);
 impl SpinSqlite {
     /// Opens the database with the given label (`"default"` for Spin's default).
     pub fn open(label: &str) -> Result<Self, DbError> {
-        Connection::open(label).map(SpinSqlite).map_err(|e| db_error(&e))
+        Connection::open(label).map(SpinSqlite).map_err(|e| DbError::from(&e))
     }
 }
 
@@ -42,7 +42,7 @@ impl SpinSqlite {
                 SqlValue::Text(s) => Value::Text(s.clone()),
             })
             .collect();
-        let result = self.0.execute(sql, &params).map_err(|e| db_error(&e))?;
+        let result = self.0.execute(sql, &params).map_err(|e| DbError::from(&e))?;
         Ok(result
             .rows
             .into_iter()
@@ -62,15 +62,19 @@ impl SpinSqlite {
 }
 
 /// The kind comes from the interface's variant; `Io` carries SQLite's
-/// message only, which `crate::error_codes` reads.
-fn db_error(e: &Error) -> DbError {
-    let (kind, message) = match e {
-        // A label not granted or not configured: the deployment is wrong.
-        Error::NoSuchDatabase => (DbErrorKind::Other, "no such database".into()),
-        Error::AccessDenied => (DbErrorKind::Other, "access denied to database".into()),
-        Error::InvalidConnection => (DbErrorKind::Unavailable, "invalid connection".into()),
-        Error::DatabaseFull => (DbErrorKind::Unavailable, "database full".into()),
-        Error::Io(msg) => (sqlite_message_kind(msg), msg.clone()),
-    };
-    DbError::new(kind, message)
+/// message only, which `crate::error_codes` reads. An impl, not a private
+/// function, so that the components' tests drive this very mapping with the
+/// texts Spin and the host send.
+impl From<&Error> for DbError {
+    fn from(e: &Error) -> DbError {
+        let (kind, message) = match e {
+            // A label not granted or not configured: the deployment is wrong.
+            Error::NoSuchDatabase => (DbErrorKind::Other, "no such database".into()),
+            Error::AccessDenied => (DbErrorKind::Other, "access denied to database".into()),
+            Error::InvalidConnection => (DbErrorKind::Unavailable, "invalid connection".into()),
+            Error::DatabaseFull => (DbErrorKind::Unavailable, "database full".into()),
+            Error::Io(msg) => (sqlite_message_kind(msg), msg.clone()),
+        };
+        DbError::new(kind, message)
+    }
 }

@@ -2,8 +2,8 @@
 //! rules run on a real PostgreSQL server: the one the tests' launcher gives
 //! (`test_support::postgres`: the server `TEST_DATABASE_URL` names, what
 //! scripts/test starts, else one started through scripts/postgres), one fresh
-//! database per test. Without a server they fail, unless `SKIP_POSTGRES=1`
-//! skips them explicitly.
+//! database per test. Without a server they fail, unless they were built with
+//! `SKIP_POSTGRES=1`, which the runner then reports as ignored (build.rs).
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
@@ -63,17 +63,18 @@ fn parameters(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync>> {
         .collect()
 }
 
-/// The kind from the server's SQLSTATE; an error without one is the
-/// connection failing. The message is Debug, as Spin's host flattens errors.
+/// The error as Spin's host and this project's host hand it to a component
+/// (`QueryFailed` with the driver error's `{:?}` text), classified by the
+/// function the Spin adapter runs on it: every rule of the domain run here
+/// runs the production classification on the server's real errors.
 fn debug(e: postgres::Error) -> DbError {
-    let kind = e.code().map_or(DbErrorKind::Unavailable, |code| crate::error_codes::sqlstate_kind(code.code()));
-    DbError::new(kind, format!("{e:?}"))
+    let text = format!("{e:?}");
+    DbError::new(crate::error_codes::query_failed_kind(&text), text)
 }
 
-/// A fresh, empty database on the test server, or None when skipped
-/// (`SKIP_POSTGRES=1`, no `TEST_DATABASE_URL`).
-fn fresh_database() -> Option<String> {
-    test_support::postgres::server_url_unless_skipped().map(test_support::postgres::new_database_on)
+/// A fresh, empty database on the test server.
+fn fresh_database() -> String {
+    test_support::postgres::new_database()
 }
 
 fn connect(url: &str) -> Pg {
@@ -83,8 +84,9 @@ fn connect(url: &str) -> Pg {
 macro_rules! shared_rules {
     ($($name:ident),* $(,)?) => {
         $(#[test]
+        #[cfg_attr(skip_postgres, ignore = "SKIP_POSTGRES=1: no PostgreSQL to run on")]
         fn $name() {
-            let Some(url) = fresh_database() else { return };
+            let url = fresh_database();
             super::rules::$name(&|| connect(&url));
         })*
     };
@@ -93,10 +95,11 @@ macro_rules! shared_rules {
 super::rules::for_each_shared_rule!(shared_rules);
 
 #[test]
+#[cfg_attr(skip_postgres, ignore = "SKIP_POSTGRES=1: no PostgreSQL to run on")]
 fn two_consumers_of_one_partition_never_apply_a_record_twice() {
     // The PostgreSQL-only race: two transactions read the same offset and
     // both try to move it. The one that loses must write nothing.
-    let Some(url) = fresh_database() else { return };
+    let url = fresh_database();
     let (a, b) = (connect(&url), connect(&url));
     let value = serde_json::json!({"user_id": uuid::Uuid::from_u128(1), "first_name": "x"}).to_string();
     let record = |offset| crate::Record { topic: "users", partition: 0, offset, value: value.as_bytes() };
@@ -140,6 +143,7 @@ impl Database for PausedBefore<'_> {
 }
 
 #[test]
+#[cfg_attr(skip_postgres, ignore = "SKIP_POSTGRES=1: no PostgreSQL to run on")]
 fn first_requests_that_lose_the_migration_race_still_succeed() {
     // A fresh database; replica A's first request is migrating and holds the
     // lock, its tables not yet created. Meanwhile three other first requests
@@ -147,7 +151,7 @@ fn first_requests_that_lose_the_migration_race_still_succeed() {
     // for the lock. When A commits, each finds the migrations applied and
     // runs its statement again; all succeed, each migration is recorded once,
     // and no step of any of them is a zero-row `query` (the adapter checks).
-    let Some(url) = fresh_database() else { return };
+    let url = fresh_database();
     let body = |n: u128| serde_json::json!({"user_id": uuid::Uuid::from_u128(n), "first_name": format!("u{n}")}).to_string();
     let (paused_tx, paused) = std::sync::mpsc::channel();
     let (resume, resume_rx) = std::sync::mpsc::channel();

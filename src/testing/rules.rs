@@ -273,7 +273,11 @@ pub fn statements_per_request<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
     assert_eq!(batch, pragmas + 5, "BEGIN, SELECT offset, claim, one 10-row upsert, COMMIT");
 }
 
-/// The adapter, not the domain, decides the kind, from the backend's code.
+/// Real failures of a real database, handed over as Spin's host hands them
+/// to a component, get their kind from the production classification
+/// (`crate::error_codes`, which the adapters here call as the Spin adapters
+/// do): a missing table, a broken constraint, a lock another connection
+/// holds, a syntax error, and on PostgreSQL a server that ends the session.
 pub fn each_adapter_reports_the_kind_of_a_failure<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
     use crate::DbErrorKind;
     let db = connect();
@@ -286,4 +290,30 @@ pub fn each_adapter_reports_the_kind_of_a_failure<D: Database>(connect: &(dyn Fn
     assert_eq!(duplicate.kind(), DbErrorKind::Constraint, "{duplicate}");
     let syntax = db.execute("SELEC 1", &[]).unwrap_err();
     assert_eq!(syntax.kind(), DbErrorKind::Other, "{syntax}");
+
+    // Another connection holds the row's (PostgreSQL) or the file's (SQLite) lock.
+    let holder = connect();
+    let (hold, wait): (&[&str], &str) = match db.dialect() {
+        Dialect::Sqlite => {
+            db.execute("PRAGMA busy_timeout = 0", &[]).unwrap();
+            (&["BEGIN IMMEDIATE"], "UPDATE user_info SET first_name = 'Bo'")
+        }
+        Dialect::Postgres => {
+            (&["BEGIN", "SELECT user_id FROM user_info FOR UPDATE"], "SELECT user_id FROM user_info FOR UPDATE NOWAIT")
+        }
+    };
+    for statement in hold {
+        holder.execute(statement, &[]).unwrap();
+    }
+    let locked = db.query(wait, &[]).unwrap_err();
+    assert_eq!(locked.kind(), DbErrorKind::Busy, "{locked}");
+    holder.execute("ROLLBACK", &[]).unwrap();
+
+    if db.dialect() == Dialect::Postgres {
+        // The server ends the session (as on a shutdown or a failover): an outage.
+        let ended = db.query("SELECT pg_terminate_backend(pg_backend_pid())", &[]).unwrap_err();
+        assert_eq!(ended.kind(), DbErrorKind::Unavailable, "{ended}");
+        let closed = db.query("SELECT 1", &[]).unwrap_err();
+        assert_eq!(closed.kind(), DbErrorKind::Unavailable, "{closed}");
+    }
 }

@@ -16,15 +16,13 @@ impl Database for rusqlite::Connection {
 
     fn query(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, DbError> {
         use rusqlite::types::{Value, ValueRef};
-        // rusqlite's own code for lock and constraint errors; for a missing
-        // table SQLite has only the generic SQLITE_ERROR, so the message.
+        // As Spin's host and this project's hand it to a component (`Io` with
+        // rusqlite's message), classified by the function the Spin adapter
+        // runs on it: every rule run here runs the production classification
+        // on SQLite's real errors.
         let err = |e: rusqlite::Error| {
-            let kind = match e.sqlite_error_code() {
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => DbErrorKind::Busy,
-                Some(rusqlite::ErrorCode::ConstraintViolation) => DbErrorKind::Constraint,
-                _ => crate::error_codes::sqlite_message_kind(&e.to_string()),
-            };
-            DbError::new(kind, e.to_string())
+            let text = e.to_string();
+            DbError::new(crate::error_codes::sqlite_message_kind(&text), text)
         };
         let mut stmt = self.prepare_cached(sql).map_err(err)?;
         let columns = stmt.column_count();

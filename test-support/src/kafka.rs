@@ -220,17 +220,20 @@ pub fn end_offsets(brokers: &str, topic: &str, partitions: i32) -> BTreeMap<i32,
         .collect()
 }
 
-/// How many partitions `topic` has (0 while it does not exist). A broker
+/// How many partitions `topic` has, None while it does not exist. A broker
 /// that does not answer fails the test: "no records" must not pass for it.
-pub fn partitions_of(brokers: &str, topic: &str) -> usize {
+pub fn partitions_of(brokers: &str, topic: &str) -> Option<usize> {
     let metadata = client(brokers).fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
     let found = metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none());
-    found.map_or(0, |t| t.partitions().len())
+    found.map(|t| t.partitions().len())
 }
 
-/// Records in `topic`, all partitions (its high watermarks summed; 0 when it does not exist).
+/// Records in `topic`, all partitions (its high watermarks summed). A topic
+/// that does not exist fails the test: "nothing in the dead-letter topic"
+/// must not pass for a topic of the wrong name.
 pub fn records_in(brokers: &str, topic: &str) -> i64 {
-    end_offsets(brokers, topic, partitions_of(brokers, topic) as i32).values().sum()
+    let partitions = partitions_of(brokers, topic).unwrap_or_else(|| panic!("topic {topic} does not exist on {brokers}"));
+    end_offsets(brokers, topic, partitions as i32).values().sum()
 }
 
 /// The offsets `group` committed on `topic`'s first `partitions` partitions

@@ -13,18 +13,7 @@ use postgres::types::{IsNull, ToSql, Type};
 /// The server's URL (its `postgres` database). Without `TEST_DATABASE_URL`
 /// it starts one; a server that cannot start fails the test.
 pub fn server_url() -> &'static str {
-    started(None)
-}
-
-/// [`server_url`], except that with `SKIP_POSTGRES=1` (and no
-/// `TEST_DATABASE_URL`) it says so and returns None: the explicit way to skip
-/// tests that would otherwise fail for want of a server, never a silent pass.
-pub fn server_url_unless_skipped() -> Option<&'static str> {
-    if std::env::var_os("TEST_DATABASE_URL").is_none() && std::env::var("SKIP_POSTGRES").as_deref() == Ok("1") {
-        eprintln!("SKIPPED (SKIP_POSTGRES=1): the PostgreSQL tests");
-        return None;
-    }
-    Some(started(Some("set TEST_DATABASE_URL, or skip these tests explicitly with SKIP_POSTGRES=1")))
+    started(Some("set TEST_DATABASE_URL; the domain's tests can be skipped explicitly, built with SKIP_POSTGRES=1"))
 }
 
 fn started(hint: Option<&str>) -> &'static str {

@@ -805,7 +805,7 @@ fn the_trigger_image_command_with_the_rendered_environment_applies_records() {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
-    eventually("/metrics to count the records", Duration::from_secs(30), || handled() >= users.len() as f64);
+    eventually("/metrics to count the records, each once", Duration::from_secs(30), || handled() == users.len() as f64);
 
     // SIGTERM, as Kubernetes stops a pod: a clean exit.
     Command::new("kill").args(["-TERM", &guard.0.id().to_string()]).status().unwrap();

@@ -198,11 +198,8 @@ fn unmatched_routes_are_404_and_health_answers(store: Store) {
 }
 
 #[test]
+#[cfg_attr(test_spin, ignore = "host-only: checks this host's refusal of an interface it lacks")]
 fn a_component_importing_what_the_host_lacks_is_refused_at_startup() {
-    if crate::support::Launcher::is_spin() {
-        eprintln!("SKIPPED: host-only (checks this host's refusal of an interface it lacks)");
-        return;
-    }
     crate::support::ensure_built();
     let dir = tempfile::tempdir().unwrap();
     // A component (WAT text, which the host compiles like binary) importing an

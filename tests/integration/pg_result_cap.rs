@@ -7,7 +7,7 @@
 //! nothing large crosses the test's own side.
 
 
-use crate::support::{Host, Launcher, Store};
+use crate::support::{Host, Store};
 
 fn run(host: &Host, kind: &str, statement: &str) -> (u16, String) {
     let reply = crate::support::http().post(format!("{}/{kind}", host.base_url)).send(statement).unwrap();
@@ -21,11 +21,8 @@ fn mebibyte_rows(n: usize) -> String {
 }
 
 #[test]
+#[cfg_attr(test_spin, ignore = "host-only: the limit is this host's")]
 fn a_query_past_the_buffered_bytes_limit_fails_naming_it_and_the_host_serves_on() {
-    if Launcher::is_spin() {
-        eprintln!("SKIPPED: host-only (the limit is this host's)");
-        return;
-    }
     let store = Store::postgres();
     let Store::Postgres(url) = &store else { unreachable!() };
     let dir = tempfile::tempdir().unwrap();

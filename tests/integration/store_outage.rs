@@ -19,9 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
-use crate::support::kafka::{brokers, create_topic, produce};
+use crate::support::kafka::{brokers, create_topic, produce, records_in};
+use crate::support::metrics::{component_topic, metric};
 use crate::support::{eventually, get, post_json, AppSpec, Host, Store};
 
 const JOHN: &str = "3fa85f64-5717-4562-b3fc-2c963f66afa6";
@@ -146,19 +145,6 @@ fn a_postgres_crash_is_503_while_down_and_2xx_within_a_second_of_its_return() {
     // The cause is logged server-side, not sent to the client.
     let out = host.drain_output();
     assert!(out.contains("user-http: database unavailable"), "{out}");
-}
-
-/// Records in a topic (all partitions): its high watermarks summed.
-fn records_in(topic: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
-    (0..partitions).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1).sum()
-}
-
-/// The value of one sample of `/metrics` (0 when absent).
-fn metric(body: &str, name_and_labels: &str) -> f64 {
-    body.lines()
-        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// Each user's (revision, first_name), from a fresh connection; None while
@@ -296,7 +282,7 @@ fn a_postgres_crash_mid_stream_pauses_kafka_partitions_which_resume_and_apply_ev
         "/readyz never reported the outage: {reasons:?}"
     );
     let metrics = monitoring("/metrics").body;
-    let labels = format!("{{component=\"user-kafka\",topic=\"{}\"}}", spec.topic);
+    let labels = component_topic("user-kafka", &spec.topic);
     // Whether a record failed and was retried, or its call waited for a
     // connection (up to the pool's 5 s) until the database was back, depends on
     // where the crash caught it; either way nothing was lost or applied twice.
@@ -304,5 +290,5 @@ fn a_postgres_crash_mid_stream_pauses_kafka_partitions_which_resume_and_apply_ev
     println!("kafka: {retried} retries during the outage");
     assert_eq!(metric(&metrics, &format!("trigger_kafka_records_dead_lettered_total{labels}")), 0.0, "{metrics}");
     host.terminate();
-    assert_eq!(records_in(&spec.dead_letter_topic, PARTITIONS), 0, "nothing was dead-lettered");
+    assert_eq!(records_in(&brokers(), &spec.dead_letter_topic), 0, "nothing was dead-lettered");
 }

@@ -9,12 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use crate::support::kafka::{create_topic, produce};
+use crate::support::metrics::{component_topic, metric, sample};
 use crate::support::{eventually, free_port, get, user_in_db, AppSpec, Host};
-
-/// The value of one sample of `/metrics` (None when absent).
-fn sample(body: &str, name_and_labels: &str) -> Option<f64> {
-    body.lines().find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
-}
 
 fn scrape(port: u16) -> String {
     get(&format!("http://127.0.0.1:{port}"), "/metrics").body
@@ -118,12 +114,12 @@ fn a_skipped_record_is_counted_apart_and_the_old_prefetch_key_still_works() {
     produce(&spec.topic, &[(Some("poison".to_owned()), b"{not json".to_vec())]);
     produce(&spec.topic, &[(Some(user.clone()), json!({"user_id": user, "last_name": "Doe"}).to_string().into_bytes())]);
     eventually("the record after the poison applied", Duration::from_secs(60), || user_in_db(&db, &user).is_some());
-    let labels = format!("{{component=\"user-kafka\",topic=\"{}\"}}", spec.topic);
+    let labels = component_topic("user-kafka", &spec.topic);
     eventually("the skip counted", Duration::from_secs(30), || {
         sample(&scrape(port), &format!("trigger_kafka_records_skipped_total{labels}")) == Some(1.0)
     });
     let body = scrape(port);
-    assert_eq!(sample(&body, &format!("trigger_kafka_records_dead_lettered_total{labels}")).unwrap_or(0.0), 0.0, "{body}");
+    assert_eq!(metric(&body, &format!("trigger_kafka_records_dead_lettered_total{labels}")), 0.0, "{body}");
 
     let output = host.drain_output();
     let warnings = output.lines().filter(|l| l.contains("max_in_flight_per_partition is deprecated")).count();

@@ -78,15 +78,26 @@ mod tests {
     const TOKEN: &str = "s3cr3t-token-for-tests";
 
     #[test]
-    fn every_length_is_compared_as_the_same_fixed_size_digest() {
-        // The compared values have one size, whatever was presented: empty,
-        // a prefix of the token, the token, the token and more, megabytes.
-        let long = "x".repeat(1 << 20);
-        for presented in ["", "s", &TOKEN[..TOKEN.len() - 1], TOKEN, &format!("{TOKEN}x"), &long] {
-            let (a, b) = (comparable(presented), comparable(TOKEN));
-            assert_eq!((a.len(), b.len()), (32, 32));
-            assert_eq!(tokens_match(presented, TOKEN), presented == TOKEN, "{:.40}", presented);
+    fn the_compared_value_is_the_token_s_sha_256_digest() {
+        // FIPS 180-2's known answer for "abc": the fixed size comes from a
+        // digest, not from padding or cutting the token to 32 bytes.
+        let hex: String = comparable("abc").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn tokens_that_padding_or_cutting_to_a_fixed_size_would_confuse_are_refused() {
+        // Zero-padding to 32 bytes would take these for the token...
+        for presented in [format!("{TOKEN}\0"), format!("{TOKEN}\0\0"), TOKEN[..TOKEN.len() - 1].to_owned()] {
+            assert!(!tokens_match(&presented, TOKEN), "{presented:?}");
         }
+        // ...and cutting to 32 bytes would take a long token for any other
+        // with the same first 32 bytes.
+        let long = format!("{}-one", "x".repeat(40));
+        for presented in [format!("{}-two", "x".repeat(40)), "x".repeat(40), "x".repeat(1 << 20)] {
+            assert!(!tokens_match(&presented, &long), "{:.50}", presented);
+        }
+        assert!(tokens_match(&long, &long));
     }
 
     #[test]

@@ -6,6 +6,11 @@
 mod auth;
 mod request;
 mod response;
+#[cfg(all(test, feature = "sqlite"))]
+#[path = "../../store_errors.rs"]
+mod store_errors;
+#[cfg(all(test, feature = "sqlite"))]
+mod store_failures;
 
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;

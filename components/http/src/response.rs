@@ -69,6 +69,12 @@ impl JsonResponse {
         }
     }
 
+    /// The status and the `Retry-After` value, for the tests.
+    #[cfg(test)]
+    pub fn status_and_retry_after(&self) -> (u16, Option<&'static str>) {
+        (self.status, self.retry_after)
+    }
+
     pub async fn send(self, out: ResponseOutparam) {
         let mut headers = vec![
             ("content-type".to_owned(), b"application/json".to_vec()),

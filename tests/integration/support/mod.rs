@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod group;
+pub mod metrics;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};
@@ -34,12 +35,20 @@ pub enum Launcher {
 }
 
 impl Launcher {
-    /// `TEST_SPIN=/path/to/spin` picks real Spin; otherwise the host.
+    /// `TEST_SPIN=/path/to/spin` picks real Spin; otherwise the host. It
+    /// must be the `TEST_SPIN` the tests were built with (build.rs): which
+    /// host-only tests are ignored was decided then.
     pub fn current() -> Launcher {
-        match std::env::var_os("TEST_SPIN") {
+        let launcher = match std::env::var_os("TEST_SPIN") {
             Some(spin) if !spin.is_empty() => Launcher::Spin(PathBuf::from(spin)),
             _ => Launcher::Host,
-        }
+        };
+        assert_eq!(
+            matches!(launcher, Launcher::Spin(_)),
+            cfg!(test_spin),
+            "TEST_SPIN differs from the one this test binary was built with: run it through cargo test"
+        );
+        launcher
     }
 
     pub fn is_spin() -> bool {
@@ -456,14 +465,19 @@ pub fn post_json(base: &str, body: &serde_json::Value) -> Reply {
 }
 
 /// Every user's revision (how many upserts it has seen), straight from the
-/// SQLite file; empty while the file or its table is missing.
+/// SQLite file. A missing file or table fails the test: "every revision is
+/// 1" must not pass over no rows at all.
 pub fn revisions(db: &Path) -> std::collections::HashMap<String, i64> {
-    let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
-        return Default::default();
-    };
+    try_revisions(db).unwrap_or_else(|| panic!("{} has no user_info table", db.display()))
+}
+
+/// [`revisions`], or None while the file or its table does not exist yet:
+/// for polling, where "not yet" is a normal answer.
+pub fn try_revisions(db: &Path) -> Option<std::collections::HashMap<String, i64>> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    let Ok(mut statement) = conn.prepare("SELECT user_id, revision FROM user_info") else { return Default::default() };
-    statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    let mut statement = conn.prepare("SELECT user_id, revision FROM user_info").ok()?;
+    Some(statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect())
 }
 
 /// Reads a user straight from the SQLite file (what any process would see).

@@ -67,9 +67,47 @@ impl Metrics {
         Metrics { registry, handled, retried, failed, dead_lettered, skipped, duration, lag, lag_seconds, paused_seconds }
     }
 
+    /// Creates every per-topic series of a trigger at zero. prometheus-client
+    /// creates a label set only on its first use, so without this a trigger
+    /// that never dead-lettered would have no `..._dead_lettered_total` line
+    /// at all, and "0" could not be told from "not exported" (a renamed
+    /// metric, a wrong label): Prometheus' advice is to initialize the series
+    /// one knows of.
+    pub(super) fn start_topic(&self, labels: &ComponentTopic) {
+        for counter in [&self.handled, &self.retried, &self.failed, &self.dead_lettered, &self.skipped] {
+            let _ = counter.get_or_create(labels);
+        }
+        let _ = self.duration.get_or_create(labels);
+    }
+
     pub(super) fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_started_topic_exports_every_series_at_zero() {
+        let metrics = Metrics::new();
+        let labels = ComponentTopic { component: "c".into(), topic: "t".into() };
+        assert!(!metrics.encode().contains("component=\"c\""), "nothing before the topic starts");
+        metrics.start_topic(&labels);
+        let body = metrics.encode();
+        for series in [
+            "trigger_kafka_records_handled_total",
+            "trigger_kafka_records_retried_total",
+            "trigger_kafka_records_failed_total",
+            "trigger_kafka_records_dead_lettered_total",
+            "trigger_kafka_records_skipped_total",
+            "trigger_kafka_handler_duration_seconds_count",
+        ] {
+            let line = format!("{series}{{component=\"c\",topic=\"t\"}} 0");
+            assert!(body.lines().any(|l| l == line), "{line} missing from:\n{body}");
+        }
     }
 }

@@ -40,8 +40,11 @@ impl TriggerObserver {
 }
 
 impl kafka_consumer::Observer for TriggerObserver {
-    fn assigned(&self, _partitions: &[(String, i32)]) {
+    fn assigned(&self, partitions: &[(String, i32)]) {
         self.health.joined.store(true, Ordering::SeqCst);
+        for (topic, _) in partitions {
+            self.metrics.start_topic(&self.labels(topic));
+        }
     }
 
     fn revoked(&self, partitions: &[(String, i32)], rejoining: bool) {

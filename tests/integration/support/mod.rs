@@ -299,7 +299,15 @@ impl Host {
             Launcher::Spin(spin) => spin_up(&spin, manifest, state_dir, triggers, port),
         };
         cmd.env("SPIN_VARIABLE_KAFKA_BROKERS", kafka::brokers());
-        cmd.env("RUST_LOG", "info");
+        // Spin 4.0.2 probes a trigger plugin (`--launch-metadata-only`) through
+        // a child `spin` that writes its own INFO lines (spin_cli, spin_plugins)
+        // into the stderr it then parses as the plugin's JSON: with them on, the
+        // probe fails and `spin up` passes the plugin flags it does not take.
+        let log = match Launcher::current() {
+            Launcher::Host => "info",
+            Launcher::Spin(_) => "info,spin_cli=warn,spin_plugins=warn",
+        };
+        cmd.env("RUST_LOG", log);
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -39,6 +39,26 @@ pub(crate) fn query(db: &impl Database, sql: &str, params: &[SqlValue]) -> Resul
     db.query(&db.dialect().sql(sql), params)
 }
 
+/// Runs a write statement with RETURNING that changes at most one row (a
+/// conditional write or a delete) and returns that row, if any. On
+/// PostgreSQL a `query` must yield a row (spin#3671, `crate::db`), so the
+/// statement runs in a data-modifying CTE left-joined onto a one-row VALUES:
+/// one row always, NULL in the first column (a NOT NULL column of the
+/// RETURNING) when nothing changed. SQLite's `query` may yield no rows.
+pub(crate) fn query_changed_row(db: &impl Database, sql: &str, params: &[SqlValue]) -> Result<Option<Vec<SqlValue>>, DbError> {
+    match db.dialect() {
+        Dialect::Sqlite => Ok(query(db, sql, params)?.into_iter().next()),
+        Dialect::Postgres => {
+            let wrapped = format!("WITH changed AS ({sql}) SELECT changed.* FROM (VALUES (1)) AS one LEFT JOIN changed ON true");
+            match query(db, &wrapped, params)?.into_iter().next() {
+                None => Err(DbError::other("the write's one-row query returned no row")),
+                Some(row) if row.first() == Some(&SqlValue::Null) => Ok(None),
+                Some(row) => Ok(Some(row)),
+            }
+        }
+    }
+}
+
 /// Runs one of the domain's statements without rows on `db`, in its dialect.
 pub(crate) fn execute(db: &impl Database, sql: &str, params: &[SqlValue]) -> Result<(), DbError> {
     db.execute(&db.dialect().sql(sql), params)

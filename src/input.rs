@@ -46,6 +46,9 @@ pub enum InputError {
     NotAnObject(&'static str),
     /// An object with invalid fields.
     Fields(FieldErrors),
+    /// A tombstone (a Kafka record with a null value) whose key is not a
+    /// user id: it names no user to delete.
+    TombstoneKey(&'static str),
 }
 
 impl InputError {
@@ -62,6 +65,9 @@ impl InputError {
                 "non_field_errors": [format!("Invalid data. Expected a dictionary, but got {kind}.")]
             }),
             InputError::Fields(errors) => serde_json::to_value(errors).expect("string map"),
+            InputError::TombstoneKey(problem) => serde_json::json!({
+                "key": [format!("A tombstone (null value) deletes the user its key names: {problem}")]
+            }),
         }
     }
 }
@@ -138,6 +144,15 @@ pub fn parse_user_id(raw: Option<&str>) -> Result<Uuid, FieldErrors> {
         },
     }
     Err(errors)
+}
+
+/// The user a tombstone deletes: its key, the user id as UTF-8 text (what
+/// the README asks producers to key records by), in any form `user_id`
+/// accepts.
+pub fn parse_tombstone_key(key: Option<&[u8]>) -> Result<Uuid, InputError> {
+    let key = key.ok_or(InputError::TombstoneKey("the record has no key."))?;
+    let text = std::str::from_utf8(key).map_err(|_| InputError::TombstoneKey("the key is not UTF-8 text."))?;
+    parse_uuid(text).ok_or(InputError::TombstoneKey("the key must be a valid UUID."))
 }
 
 fn parse_uuid(s: &str) -> Option<Uuid> {

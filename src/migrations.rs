@@ -25,12 +25,14 @@ use crate::dialect::{in_transaction, prepare_write};
 pub const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_create_user_info.sql", include_str!("../migrations/sqlite/0001_create_user_info.sql")),
     ("0002_create_kafka_offsets.sql", include_str!("../migrations/sqlite/0002_create_kafka_offsets.sql")),
+    ("0003_user_tombstones.sql", include_str!("../migrations/sqlite/0003_user_tombstones.sql")),
 ];
 
 /// PostgreSQL's migrations, one per SQLite migration, giving the same schema.
 pub const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_create_user_info.sql", include_str!("../migrations/postgres/0001_create_user_info.sql")),
     ("0002_create_kafka_offsets.sql", include_str!("../migrations/postgres/0002_create_kafka_offsets.sql")),
+    ("0003_user_tombstones.sql", include_str!("../migrations/postgres/0003_user_tombstones.sql")),
 ];
 
 /// The key of the advisory lock that serializes PostgreSQL migrations

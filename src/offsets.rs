@@ -13,10 +13,11 @@
 
 use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 use crate::dialect::{in_transaction, prepare_write, query};
-use crate::input::{parse_patch, InputError};
-use crate::upsert::upsert_all;
+use crate::input::{parse_patch, parse_tombstone_key, InputError};
 use crate::model::UserPatch;
 use crate::store::with_schema;
+use crate::tombstone::delete_all;
+use crate::upsert::upsert_all;
 
 /// Why a batch was not applied. Either way nothing of it was written.
 #[derive(Debug)]
@@ -50,7 +51,25 @@ pub struct Record<'a> {
     pub topic: &'a str,
     pub partition: i32,
     pub offset: i64,
-    pub value: &'a [u8],
+    pub key: Option<&'a [u8]>,
+    /// `None` is a tombstone (Kafka's null value): delete the user its key
+    /// names. An empty value is not a tombstone, and not a valid update.
+    pub value: Option<&'a [u8]>,
+}
+
+/// What a record asks for.
+enum Change {
+    Upsert(UserPatch),
+    Delete(uuid::Uuid),
+}
+
+impl Record<'_> {
+    fn change(&self) -> Result<Change, InputError> {
+        match self.value {
+            Some(json) => parse_patch(json).map(Change::Upsert),
+            None => parse_tombstone_key(self.key).map(Change::Delete),
+        }
+    }
 }
 
 /// What a call did with its records.
@@ -108,13 +127,14 @@ struct Partition<'a> {
 /// Validates every record, then applies those not yet applied, in order, in
 /// one transaction together with the offset bookkeeping: all or nothing. On
 /// an invalid record nothing is written and its index is given. The upserts
-/// go in multi-row statements (`crate::upsert`), so a batch costs a
-/// handful of statements, not one per record.
+/// go in multi-row statements (`crate::upsert`) and consecutive tombstones in
+/// one delete (`crate::tombstone`), so a batch costs a handful of
+/// statements, not one per record.
 pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Applied, BatchError> {
-    let patches = records
+    let changes = records
         .iter()
         .enumerate()
-        .map(|(index, r)| parse_patch(r.value).map_err(|error| BatchError::Invalid { index, error }))
+        .map(|(index, r)| r.change().map_err(|error| BatchError::Invalid { index, error }))
         .collect::<Result<Vec<_>, _>>()?;
     prepare_write(db)?;
     with_schema(db, || {
@@ -142,14 +162,35 @@ pub fn apply_records(db: &impl Database, records: &[Record<'_>]) -> Result<Appli
             for p in &partitions {
                 claim(db, p)?;
             }
-            let fresh: Vec<&UserPatch> =
-                patches.iter().zip(&apply).filter_map(|(patch, fresh)| fresh.then_some(patch)).collect();
-            upsert_all(db, &fresh)?;
-            let applied = apply.iter().filter(|fresh| **fresh).count();
+            let fresh: Vec<&Change> =
+                changes.iter().zip(&apply).filter_map(|(change, fresh)| fresh.then_some(change)).collect();
+            apply_in_order(db, &fresh)?;
+            let applied = fresh.len();
             Ok(Applied { applied, skipped: records.len() - applied })
         })
     })
     .map_err(BatchError::Database)
+}
+
+/// Applies the changes in order: each run of consecutive upserts, then each
+/// run of consecutive deletes, as they come, so an id updated, deleted and
+/// re-created in one batch ends as those records one by one would leave it.
+fn apply_in_order(db: &impl Database, changes: &[&Change]) -> Result<(), DbError> {
+    let mut rest = changes;
+    while let Some(first) = rest.first() {
+        let deleting = matches!(first, Change::Delete(_));
+        let len = rest.iter().take_while(|c| matches!(c, Change::Delete(_)) == deleting).count();
+        let (run, next) = rest.split_at(len);
+        if deleting {
+            let ids: Vec<uuid::Uuid> = run.iter().filter_map(|c| match c { Change::Delete(id) => Some(*id), _ => None }).collect();
+            delete_all(db, &ids)?;
+        } else {
+            let patches: Vec<&UserPatch> = run.iter().filter_map(|c| match c { Change::Upsert(p) => Some(p), _ => None }).collect();
+            upsert_all(db, &patches)?;
+        }
+        rest = next;
+    }
+    Ok(())
 }
 
 fn last_offset(db: &impl Database, topic: &str, partition: i32) -> Result<Option<i64>, DbError> {

@@ -33,7 +33,7 @@ use crate::model::UserPatch;
 pub(crate) const MAX_ROWS: usize = 100;
 
 /// The optional columns, in the order `Shape` numbers them.
-const FIELDS: [&str; 4] = ["first_name", "last_name", "email", "phone_number"];
+pub(crate) const FIELDS: [&str; 4] = ["first_name", "last_name", "email", "phone_number"];
 
 /// Which of [`FIELDS`] a patch carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,13 +102,36 @@ pub(crate) fn statement(run: &[&UserPatch]) -> (String, Vec<SqlValue>) {
     let insert_columns: String = columns.iter().map(|c| format!(", {c}")).collect();
     let updates: String = columns.iter().map(|c| format!("{c} = excluded.{c}, ")).collect();
     // Columns the shape lacks take their '' default on insert and are not
-    // touched on update.
+    // touched on update. A tombstone (`crate::tombstone`) holds '' in every
+    // field, so a patch that re-creates its user starts from blank fields
+    // too; its revision keeps counting and its new life begins there.
     let sql = format!(
         "INSERT INTO user_info (user_id{insert_columns}, revision) VALUES {} \
-         ON CONFLICT (user_id) DO UPDATE SET {updates}revision = user_info.revision + 1",
+         ON CONFLICT (user_id) DO UPDATE SET {updates}{REVISE}",
         rows.join(", ")
     );
     (sql, params)
+}
+
+/// What every write of a patch does to the bookkeeping columns of an
+/// existing row (in SET, every right-hand side reads the row as it was).
+const REVISE: &str = "revision = user_info.revision + 1, \
+     created_revision = CASE WHEN user_info.deleted = 1 THEN user_info.revision + 1 ELSE user_info.created_revision END, \
+     deleted = 0";
+
+/// The update of an existing row by one patch, for a write that must not
+/// create (`If-Match`): `UPDATE … WHERE user_id = $1`, to be followed by the
+/// caller's conditions (` AND …`) and RETURNING. Parameters from `$1`.
+pub(crate) fn update_statement(patch: &UserPatch) -> (String, Vec<SqlValue>) {
+    let mut params = vec![SqlValue::Text(patch.user_id.to_string())];
+    let mut sets = String::new();
+    for (column, value) in FIELDS.into_iter().zip(values(patch)) {
+        if let Some(value) = value {
+            params.push(SqlValue::Text(value.clone()));
+            sets.push_str(&format!("{column} = CAST(${} AS TEXT), ", params.len()));
+        }
+    }
+    (format!("UPDATE user_info SET {sets}{REVISE} WHERE user_id = CAST($1 AS TEXT)"), params)
 }
 
 #[cfg(test)]
@@ -149,7 +172,9 @@ mod tests {
              (CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), 1), \
              (CAST($4 AS TEXT), CAST($5 AS TEXT), CAST($6 AS TEXT), 1) \
              ON CONFLICT (user_id) DO UPDATE SET first_name = excluded.first_name, \
-             email = excluded.email, revision = user_info.revision + 1"
+             email = excluded.email, revision = user_info.revision + 1, \
+             created_revision = CASE WHEN user_info.deleted = 1 THEN user_info.revision + 1 ELSE user_info.created_revision END, \
+             deleted = 0"
         );
         assert_eq!(params.len(), 6);
         assert_eq!(params[4], SqlValue::Text(String::new()), "an empty string clears, it is not absent");

@@ -122,14 +122,16 @@ impl DeadLetterSink {
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
         let mut headers = dead_letter_headers(record, reason, error, trace);
-        let mut payload: &[u8] = &record.value;
+        // A tombstone's copy is a tombstone too (no payload), not an empty value.
+        let mut payload: Option<&[u8]> = record.value.as_deref();
         let mut backoff = Backoff::new(&self.retry);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut message: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic)
-                .payload(payload)
-                .headers(headers.clone());
+            let mut message: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers.clone());
+            if let Some(payload) = payload {
+                message = message.payload(payload);
+            }
             if let Some(key) = &record.key {
                 message = message.key(&key[..]);
             }
@@ -144,15 +146,15 @@ impl DeadLetterSink {
             };
             // Retrying a record the broker finds too large can never succeed and
             // would block the partition: send the copy without its value instead.
-            if is_too_large(&error) && !payload.is_empty() {
+            if is_too_large(&error) && payload.is_some_and(|p| !p.is_empty()) {
                 tracing::warn!(
                     topic = %record.topic, partition = record.partition, offset = record.offset,
-                    dead_letter_topic = %self.topic, size = record.value.len(),
+                    dead_letter_topic = %self.topic, size = payload.map_or(0, <[u8]>::len),
                     "the dead-letter topic refuses a value this large; dead-lettering the record without its value"
                 );
-                let size = record.value.len().to_string();
+                let size = payload.map_or(0, <[u8]>::len).to_string();
                 headers = headers.insert(Header { key: HEADER_VALUE_DROPPED, value: Some(size.as_str()) });
-                payload = &[];
+                payload = Some(&[][..]);
                 continue;
             }
             let delay = backoff.next_delay();
@@ -247,7 +249,7 @@ mod tests {
             offset: 1,
             timestamp_ms: None,
             key: None,
-            value: Vec::new(),
+            value: None,
             headers: vec![("TraceParent".into(), Some(original.as_bytes().to_vec()))],
         };
         let trace = vec![
@@ -277,7 +279,7 @@ mod tests {
             offset: 41,
             timestamp_ms: None,
             key: Some(b"k".to_vec()),
-            value: b"v".to_vec(),
+            value: Some(b"v".to_vec()),
             headers: vec![
                 ("trace".into(), Some(b"abc".to_vec())),
                 ("empty".into(), None),

@@ -15,8 +15,8 @@ pub struct KafkaRecord {
     /// Create/append time in milliseconds since the epoch, when the broker gave one.
     pub timestamp_ms: Option<i64>,
     pub key: Option<Vec<u8>>,
-    /// A tombstone (null value) arrives as an empty vector.
-    pub value: Vec<u8>,
+    /// `None` is Kafka's null value (a tombstone), distinct from an empty one.
+    pub value: Option<Vec<u8>>,
     /// In wire order; duplicate keys are kept.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
@@ -38,7 +38,7 @@ impl KafkaRecord {
             offset: message.offset(),
             timestamp_ms: message.timestamp().to_millis(),
             key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            value: message.payload().map(<[u8]>::to_vec),
             headers,
         }
     }

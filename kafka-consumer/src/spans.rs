@@ -34,7 +34,7 @@ pub(crate) fn process(record: &KafkaRecord, group: &str) -> Span {
         "messaging.destination.partition.id" = %record.partition,
         "messaging.consumer.group.name" = %group,
         "messaging.kafka.offset" = record.offset,
-        "messaging.message.body.size" = record.value.len(),
+        "messaging.message.body.size" = record.value.as_ref().map_or(0, Vec::len),
         "error.type" = Empty,
     )
 }

@@ -267,7 +267,7 @@ async fn read_all(topic: &str, expected: usize) -> Vec<KafkaRecord> {
             offset: r.offset,
             timestamp_ms: r.timestamp_ms,
             key: r.key,
-            value: r.value,
+            value: (!r.null).then_some(r.value),
             headers: r.headers,
         })
         .collect()
@@ -407,8 +407,8 @@ async fn retries_dead_letters_and_never_stalls_the_partition(protocol: GroupProt
         ["good-1", "flaky", "good-2", "tombstone", "good-3"]
     );
     assert!(
-        recorder.handled()[3].value.is_empty(),
-        "a tombstone arrives as an empty value"
+        recorder.handled()[3].value.is_none(),
+        "a tombstone arrives as a null value"
     );
     assert_eq!(recorder.attempts("flaky"), 3, "retried until it succeeded");
     assert_eq!(
@@ -426,7 +426,7 @@ async fn retries_dead_letters_and_never_stalls_the_partition(protocol: GroupProt
     assert_eq!(dead.len(), 2, "two dead-lettered records: {dead:?}");
     let busy = &dead[0];
     assert_eq!(busy.key.as_deref(), Some(&b"always-busy"[..]));
-    assert_eq!(busy.value, b"3");
+    assert_eq!(busy.value.as_deref(), Some(&b"3"[..]));
     assert_eq!(header(busy, "h"), Some("x"));
     assert_eq!(header(busy, HEADER_ERROR_KIND), Some("retryable-exhausted"));
     assert_eq!(header(busy, HEADER_ERROR), Some("database is locked"));
@@ -434,7 +434,7 @@ async fn retries_dead_letters_and_never_stalls_the_partition(protocol: GroupProt
 
     let poison = &dead[1];
     assert_eq!(poison.key.as_deref(), Some(&b"poison"[..]));
-    assert_eq!(poison.value, b"{not json");
+    assert_eq!(poison.value.as_deref(), Some(&b"{not json"[..]));
     let expected_headers: Vec<(String, Option<Vec<u8>>)> = [
         ("trace-id", Some("abc")),
         ("empty-header", None),
@@ -763,7 +763,7 @@ struct Batcher {
 }
 
 fn is_poison(record: &KafkaRecord) -> bool {
-    record.value == b"poison"
+    record.value.as_deref() == Some(b"poison")
 }
 
 impl RecordHandler for Batcher {
@@ -852,7 +852,7 @@ impl Drop for SetOnDrop {
 impl RecordHandler for SlowOnceWriter {
     async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
         use std::sync::atomic::Ordering;
-        let text = String::from_utf8(record.value.clone()).unwrap();
+        let text = String::from_utf8(record.value.clone().unwrap()).unwrap();
         let (key, seq) = text.split_once(':').unwrap();
         let seq: u32 = seq.parse().unwrap();
         if (key, seq) == (self.slow.0.as_str(), self.slow.1)

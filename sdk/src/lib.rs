@@ -26,7 +26,8 @@
 //! The types work on every target, so handlers can be unit-tested natively
 //! with [`Record::new`]; only the generated exports need wasm32-wasip2.
 //!
-//! The contract itself is [`WIT`] (package `trigger-kafka:kafka@0.1.0`).
+//! The contract itself is [`WIT`] (package `trigger-kafka:kafka@0.2.0`, where
+//! a tombstone is told from an empty value: [`Record::is_tombstone`]).
 
 // The attribute's expansion names this crate by its absolute path.
 extern crate self as trigger_kafka_sdk;
@@ -66,7 +67,7 @@ pub use trigger_kafka_sdk_macro::kafka_component;
 /// The trigger's guest contract (WIT), as the host is built against it.
 ///
 /// ```
-/// assert!(trigger_kafka_sdk::WIT.contains("package trigger-kafka:kafka@0.1.0;"));
+/// assert!(trigger_kafka_sdk::WIT.contains("package trigger-kafka:kafka@0.2.0;"));
 /// ```
 pub const WIT: &str = include_str!("../wit/kafka-trigger.wit");
 
@@ -82,7 +83,7 @@ pub mod __private {
         pub offset: i64,
         pub timestamp: Option<i64>,
         pub key: Option<Vec<u8>>,
-        pub value: Vec<u8>,
+        pub value: Option<Vec<u8>>,
         pub headers: Vec<(String, Option<Vec<u8>>)>,
     }
 }

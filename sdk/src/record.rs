@@ -27,7 +27,8 @@ pub struct Record {
     offset: i64,
     timestamp: Option<i64>,
     key: Option<Vec<u8>>,
-    value: Vec<u8>,
+    /// `None`: a tombstone (Kafka's null value).
+    value: Option<Vec<u8>>,
     headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
@@ -40,9 +41,23 @@ impl Record {
             offset,
             timestamp: None,
             key: None,
-            value: value.into(),
+            value: Some(value.into()),
             headers: Vec::new(),
         }
+    }
+
+    /// A tombstone: a record with a null value (for tests of a handler;
+    /// give it the key of the entity it deletes with [`Record::with_key`]).
+    ///
+    /// ```
+    /// # use trigger_kafka_sdk::Record;
+    /// let gone = Record::tombstone("users", 0, 7).with_key("u1");
+    /// assert!(gone.is_tombstone());
+    /// assert_eq!(gone.payload(), None);
+    /// assert!(!Record::new("users", 0, 8, vec![]).is_tombstone(), "an empty value is a value");
+    /// ```
+    pub fn tombstone(topic: impl Into<String>, partition: i32, offset: i64) -> Self {
+        Record { value: None, ..Record::new(topic, partition, offset, Vec::new()) }
     }
 
     pub fn with_key(mut self, key: impl Into<Vec<u8>>) -> Self {
@@ -119,9 +134,23 @@ impl Record {
         self.key().map(|k| std::str::from_utf8(k).map_err(Error::from))
     }
 
-    /// The payload. A null value (a tombstone) is empty.
+    /// The payload; empty for a tombstone (tell the two apart with
+    /// [`Record::is_tombstone`] or [`Record::payload`]).
     pub fn value(&self) -> &[u8] {
-        &self.value
+        self.value.as_deref().unwrap_or_default()
+    }
+
+    /// The payload, `None` for a tombstone (a null value): on a keyed topic,
+    /// "the entity of this key is gone". `Some` of an empty slice is an empty
+    /// value, not a tombstone. Components built against the contract's
+    /// 0.1.0 could not tell; this SDK builds 0.2.0 components, which can.
+    pub fn payload(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+
+    /// Whether the record is a tombstone (its value is null).
+    pub fn is_tombstone(&self) -> bool {
+        self.value.is_none()
     }
 
     /// The payload as text; not UTF-8 is a permanent error.
@@ -132,7 +161,7 @@ impl Record {
     /// assert!(matches!(Record::new("t", 0, 0, vec![0xff]).value_str(), Err(Error::Permanent(_))));
     /// ```
     pub fn value_str(&self) -> Result<&str, Error> {
-        Ok(std::str::from_utf8(&self.value)?)
+        Ok(std::str::from_utf8(self.value())?)
     }
 
     /// The payload parsed as JSON into `T`; a mismatch is a permanent error.
@@ -147,7 +176,7 @@ impl Record {
     /// assert!(matches!(bad.value_json::<User>(), Err(Error::Permanent(_))));
     /// ```
     pub fn value_json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
-        Ok(serde_json::from_slice(&self.value)?)
+        Ok(serde_json::from_slice(self.value())?)
     }
 
     /// Every header, in the order the producer wrote them.

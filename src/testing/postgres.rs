@@ -102,7 +102,7 @@ fn two_consumers_of_one_partition_never_apply_a_record_twice() {
     let url = fresh_database();
     let (a, b) = (connect(&url), connect(&url));
     let value = serde_json::json!({"user_id": uuid::Uuid::from_u128(1), "first_name": "x"}).to_string();
-    let record = |offset| crate::Record { topic: "users", partition: 0, offset, value: value.as_bytes() };
+    let record = |offset| crate::Record { topic: "users", partition: 0, offset, key: None, value: Some(value.as_bytes()) };
     crate::apply_records(&a, &[record(0)]).unwrap();
     b.execute("BEGIN", &[]).unwrap();
     assert_eq!(crate::offsets::tests_support::read_offset(&b), Some(0));
@@ -170,7 +170,7 @@ fn first_requests_that_lose_the_migration_race_still_succeed() {
             s.spawn(|| crate::read_user(&connect(&url), uuid::Uuid::from_u128(2)).map(|u| assert_eq!(u, None))),
             s.spawn(|| crate::testing::post(&connect(&url), post_body.as_bytes()).map(drop)),
             s.spawn(|| {
-                let record = crate::Record { topic: "users", partition: 0, offset: 0, value: kafka_body.as_bytes() };
+                let record = crate::Record { topic: "users", partition: 0, offset: 0, key: None, value: Some(kafka_body.as_bytes()) };
                 crate::apply_records(&connect(&url), &[record]).map(drop).map_err(|e| DbError::other(e.to_string()))
             }),
         ];

@@ -8,7 +8,10 @@
 
 use crate::testing::counting::Counting;
 use crate::testing::post;
-use crate::{apply_records, read_user, Applied, BatchError, Database, Dialect, Record, SqlValue, UpsertOutcome};
+use crate::{
+    apply_records, delete_user, read_stored, read_user, write_user_if, Applied, BatchError, Database, Deleted, Dialect,
+    InputError, Preconditions, Record, SqlValue, Tags, UpsertOutcome, Written,
+};
 
 /// Calls `$store!` with the name of every shared rule; each store's module
 /// defines its `$store` macro, which turns a name into a `#[test]` on it.
@@ -27,6 +30,10 @@ macro_rules! for_each_shared_rule {
             deleting_the_bookkeeping_reprocesses_on_purpose,
             statements_per_request,
             each_adapter_reports_the_kind_of_a_failure,
+            a_delete_leaves_a_tombstone_and_revisions_never_repeat,
+            conditional_writes_check_the_revision_in_their_statement,
+            tombstone_records_delete_in_order_effectively_once,
+            a_bad_tombstone_or_an_empty_value_is_invalid,
         );
     };
 }
@@ -44,7 +51,7 @@ fn one_integer(db: &impl Database, sql: &str) -> i64 {
 }
 
 fn record<'a>(offset: i64, value: &'a str) -> Record<'a> {
-    Record { topic: "users", partition: 0, offset, value: value.as_bytes() }
+    Record { topic: "users", partition: 0, offset, key: None, value: Some(value.as_bytes()) }
 }
 
 fn body(user: u128, field: &str, value: &str) -> String {
@@ -81,13 +88,17 @@ pub fn fresh_database_migrates_on_first_write<D: Database>(connect: &(dyn Fn() -
 pub fn older_schema_migrates_when_kafka_needs_it<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
     let db = connect();
     crate::migrations::migrate_to(&db, 1).unwrap();
-    post(&db, body(1, "first_name", "Ann").as_bytes()).unwrap();
+    // A user as the first schema stored it (today's upsert would migrate).
+    db.execute(&format!("INSERT INTO user_info (user_id, first_name) VALUES ('{}', 'Ann')", id(1)), &[]).unwrap();
     assert!(db.query("SELECT count(*) FROM kafka_offsets", &[]).unwrap_err().kind() == crate::DbErrorKind::MissingSchema);
     let value = body(1, "last_name", "Lee");
     let applied = apply_records(&db, &[record(0, &value)]).unwrap();
     assert_eq!(applied, Applied { applied: 1, skipped: 0 });
-    let user = read_user(&db, id(1)).unwrap().unwrap();
-    assert_eq!((user.first_name.as_str(), user.last_name.as_str()), ("Ann", "Lee"));
+    let user = read_stored(&db, id(1)).unwrap().unwrap();
+    assert_eq!((user.user.first_name.as_str(), user.user.last_name.as_str(), user.revision), ("Ann", "Lee", 2));
+    // The migrated row is a live user whose life began at revision 1: an update.
+    let saved = post(&db, body(1, "email", "ann@example.com").as_bytes()).unwrap();
+    assert_eq!((saved.outcome, saved.revision), (UpsertOutcome::Updated, 3));
 }
 
 pub fn concurrent_starters_apply_each_migration_once<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
@@ -255,6 +266,17 @@ pub fn statements_per_request<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
     let get = count("GET /user", &|db| drop(read_user(db, id(1)).unwrap()));
     let post = count("POST /user", &|db| drop(post(db, json.as_bytes()).unwrap()));
     let one = count("Kafka record", &|db| { apply_records(db, &[record(7, &json)]).unwrap(); });
+    let conditional = count("POST /user with If-Match", &|db| {
+        let saved = crate::write_user_if(db, &crate::parse_patch(json.as_bytes()).unwrap(), &if_match(&[2])).unwrap();
+        assert!(matches!(saved, Written::Saved(_)), "{saved:?}");
+    });
+    let delete = count("DELETE /user", &|db| {
+        assert_eq!(crate::delete_user(db, id(1), &Preconditions::default()).unwrap(), Deleted::Deleted);
+    });
+    let key = id(10).to_string();
+    let tombstone = count("Kafka tombstone", &|db| {
+        apply_records(db, &[Record { key: Some(key.as_bytes()), value: None, ..record(8, "") }]).unwrap();
+    });
     // Ten users, as a stream mostly is; a repeated id costs one statement
     // more (`crate::upsert`).
     let bodies: Vec<String> = (10..20).map(|n| body(n, "first_name", "A")).collect();
@@ -271,6 +293,9 @@ pub fn statements_per_request<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
     assert_eq!(post, post_expected, "a POST: SQLite's two write settings and the upsert");
     assert_eq!(one, pragmas + 5, "BEGIN, SELECT offset, claim, upsert, COMMIT");
     assert_eq!(batch, pragmas + 5, "BEGIN, SELECT offset, claim, one 10-row upsert, COMMIT");
+    assert_eq!(conditional, post_expected, "a conditional POST that succeeds: its one statement");
+    assert_eq!(delete, post_expected, "a DELETE: one statement");
+    assert_eq!(tombstone, pragmas + 5, "BEGIN, SELECT offset, claim, delete, COMMIT");
 }
 
 /// Real failures of a real database, handed over as Spin's host hands them
@@ -316,4 +341,139 @@ pub fn each_adapter_reports_the_kind_of_a_failure<D: Database>(connect: &(dyn Fn
         let closed = db.query("SELECT 1", &[]).unwrap_err();
         assert_eq!(closed.kind(), DbErrorKind::Unavailable, "{closed}");
     }
+}
+
+fn if_match(revisions: &[i64]) -> Preconditions {
+    Preconditions { if_match: Some(Tags::Revisions(revisions.to_vec())), if_none_match: None }
+}
+
+fn patch(user: u128, field: &str, value: &str) -> crate::UserPatch {
+    crate::parse_patch(body(user, field, value).as_bytes()).unwrap()
+}
+
+fn tombstone<'a>(offset: i64, key: &'a str) -> Record<'a> {
+    Record { key: Some(key.as_bytes()), value: None, ..record(offset, "") }
+}
+
+/// The stored row, tombstone or not: (deleted, revision, every field joined).
+fn raw_row(db: &impl Database, user: u128) -> (i64, i64, String) {
+    let sql = format!(
+        "SELECT deleted, revision, first_name || last_name || email || phone_number FROM user_info WHERE user_id = '{}'",
+        id(user)
+    );
+    match db.query(&sql, &[]).unwrap().as_slice() {
+        [row] => match row.as_slice() {
+            [SqlValue::Integer(d), SqlValue::Integer(r), SqlValue::Text(t)] => (*d, *r, t.clone()),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("expected one row, got {other:?}"),
+    }
+}
+
+/// DELETE erases every field but keeps the row, whose revision keeps
+/// counting: a re-created user continues from it, so no ETag repeats.
+pub fn a_delete_leaves_a_tombstone_and_revisions_never_repeat<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = connect();
+    let none = Preconditions::default();
+    assert_eq!(delete_user(&db, id(1), &none).unwrap(), Deleted::NotFound, "a fresh database migrates and finds nobody");
+    assert_eq!(post(&db, body(1, "email", "a@example.com").as_bytes()).unwrap().revision, 1);
+    assert_eq!(post(&db, body(1, "first_name", "Ann").as_bytes()).unwrap().revision, 2);
+    assert_eq!(delete_user(&db, id(1), &none).unwrap(), Deleted::Deleted);
+    assert_eq!(read_user(&db, id(1)).unwrap(), None);
+    assert_eq!(raw_row(&db, 1), (1, 3, String::new()), "a tombstone: no personal data, the delete counted");
+    assert_eq!(delete_user(&db, id(1), &none).unwrap(), Deleted::NotFound, "deleting again finds nobody");
+    assert_eq!(raw_row(&db, 1).1, 3, "and changes nothing");
+    let again = post(&db, body(1, "last_name", "New").as_bytes()).unwrap();
+    assert_eq!((again.outcome, again.revision), (UpsertOutcome::Created, 4), "re-created: 201, revision after the tombstone's");
+    assert_eq!((again.user.first_name.as_str(), again.user.email.as_str(), again.user.last_name.as_str()), ("", "", "New"));
+    let updated = post(&db, body(1, "first_name", "Bo").as_bytes()).unwrap();
+    assert_eq!((updated.outcome, updated.revision), (UpsertOutcome::Updated, 5));
+    assert_eq!(read_stored(&db, id(1)).unwrap().unwrap().revision, 5);
+}
+
+/// If-Match / If-None-Match are evaluated by the write statement itself.
+pub fn conditional_writes_check_the_revision_in_their_statement<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = connect();
+    let any_match = Preconditions { if_match: Some(Tags::Any), if_none_match: None };
+    let create_only = Preconditions { if_match: None, if_none_match: Some(Tags::Any) };
+    // If-Match: * on nobody: 412 without a current user; nothing created.
+    let refused = write_user_if(&db, &patch(1, "first_name", "A"), &any_match).unwrap();
+    assert_eq!(refused, Written::PreconditionFailed { current: None });
+    assert_eq!(read_user(&db, id(1)).unwrap(), None);
+    // If-None-Match: * creates once, then refuses with the current revision.
+    let Written::Saved(created) = write_user_if(&db, &patch(1, "first_name", "A"), &create_only).unwrap() else { panic!() };
+    assert_eq!((created.outcome, created.revision), (UpsertOutcome::Created, 1));
+    let refused = write_user_if(&db, &patch(1, "first_name", "B"), &create_only).unwrap();
+    assert_eq!(refused, Written::PreconditionFailed { current: Some(1) });
+    // A Kafka update moves the user on: the client's revision 1 is stale.
+    apply_records(&db, &[record(0, &body(1, "last_name", "Kafka"))]).unwrap();
+    let stale = write_user_if(&db, &patch(1, "first_name", "HTTP"), &if_match(&[1])).unwrap();
+    assert_eq!(stale, Written::PreconditionFailed { current: Some(2) });
+    assert_eq!(read_user(&db, id(1)).unwrap().unwrap().first_name, "A", "a stale If-Match never overwrites");
+    let Written::Saved(saved) = write_user_if(&db, &patch(1, "first_name", "HTTP"), &if_match(&[7, 2])).unwrap() else { panic!() };
+    assert_eq!((saved.outcome, saved.revision, saved.user.last_name.as_str()), (UpsertOutcome::Updated, 3, "Kafka"));
+    let Written::Saved(any) = write_user_if(&db, &patch(1, "email", "x@example.com"), &any_match).unwrap() else { panic!() };
+    assert_eq!(any.revision, 4);
+    // DELETE: a stale revision is refused, the current one deletes.
+    assert_eq!(delete_user(&db, id(1), &if_match(&[3])).unwrap(), Deleted::PreconditionFailed { current: 4 });
+    assert_eq!(delete_user(&db, id(1), &create_only).unwrap(), Deleted::PreconditionFailed { current: 4 });
+    assert_eq!(delete_user(&db, id(1), &if_match(&[4])).unwrap(), Deleted::Deleted);
+    assert_eq!(delete_user(&db, id(1), &if_match(&[5])).unwrap(), Deleted::NotFound, "a 404 stays a 404");
+    // No ABA: after delete (5) and re-create (6), no old revision matches.
+    let Written::Saved(reborn) = write_user_if(&db, &patch(1, "first_name", "C"), &create_only).unwrap() else { panic!() };
+    assert_eq!((reborn.outcome, reborn.revision), (UpsertOutcome::Created, 6), "If-None-Match: * creates over a tombstone");
+    for old in 1..=5 {
+        let refused = write_user_if(&db, &patch(1, "first_name", "D"), &if_match(&[old])).unwrap();
+        assert_eq!(refused, Written::PreconditionFailed { current: Some(6) }, "revision {old}");
+    }
+    assert_eq!(read_user(&db, id(1)).unwrap().unwrap().first_name, "C");
+    // If-Match on a tombstone: there is no current user.
+    assert_eq!(delete_user(&db, id(1), &Preconditions::default()).unwrap(), Deleted::Deleted);
+    let refused = write_user_if(&db, &patch(1, "first_name", "E"), &any_match).unwrap();
+    assert_eq!(refused, Written::PreconditionFailed { current: None });
+    assert_eq!(raw_row(&db, 1), (1, 7, String::new()));
+}
+
+/// Tombstones delete in their place among updates, and a redelivered one is
+/// skipped like any record: it never deletes a user re-created since.
+pub fn tombstone_records_delete_in_order_effectively_once<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = connect();
+    let (one, two, nobody) = (id(1).to_string(), id(2).to_string(), id(9).to_string());
+    let (a, b, c) = (body(1, "first_name", "A"), body(2, "first_name", "B"), body(1, "last_name", "C"));
+    let batch = [record(0, &a), record(1, &b), tombstone(2, &one), tombstone(3, &two), record(4, &c), tombstone(5, &nobody)];
+    assert_eq!(apply_records(&db, &batch).unwrap(), Applied { applied: 6, skipped: 0 });
+    let user = read_stored(&db, id(1)).unwrap().unwrap();
+    assert_eq!((user.user.first_name.as_str(), user.user.last_name.as_str(), user.revision), ("", "C", 3));
+    assert_eq!(read_user(&db, id(2)).unwrap(), None);
+    assert_eq!(raw_row(&db, 2), (1, 2, String::new()));
+    // Redelivered after a crash: the tombstone at offset 2 is skipped, the
+    // user re-created at offset 4 stays.
+    assert_eq!(apply_records(&db, &[tombstone(2, &one)]).unwrap(), Applied { applied: 0, skipped: 1 });
+    assert_eq!(read_stored(&db, id(1)).unwrap().unwrap().revision, 3);
+    // One by one, the single-record path does the same.
+    assert_eq!(apply_records(&db, &[tombstone(6, &one)]).unwrap(), Applied { applied: 1, skipped: 0 });
+    assert_eq!(read_user(&db, id(1)).unwrap(), None);
+    assert_eq!(raw_row(&db, 1), (1, 4, String::new()));
+}
+
+pub fn a_bad_tombstone_or_an_empty_value_is_invalid<D: Database>(connect: &(dyn Fn() -> D + Sync)) {
+    let db = connect();
+    let a = body(1, "first_name", "A");
+    let keyless = Record { key: None, value: None, ..record(1, "") };
+    let cases: [(Record, &str); 4] = [
+        (tombstone(1, "not-a-uuid"), "the key must be a valid UUID."),
+        (keyless, "the record has no key."),
+        (Record { key: Some(&[0xff, 0xfe][..]), value: None, ..record(1, "") }, "the key is not UTF-8 text."),
+        (Record { key: Some(&b"x"[..]), value: Some(&b""[..]), ..record(1, "") }, ""),
+    ];
+    for (bad, problem) in cases {
+        match apply_records(&db, &[record(0, &a), bad]) {
+            Err(BatchError::Invalid { index: 1, error: InputError::TombstoneKey(p) }) => assert_eq!(p, problem),
+            Err(BatchError::Invalid { index: 1, error: InputError::MalformedJson(_) }) => assert_eq!(problem, "", "an empty value is not a tombstone"),
+            other => panic!("{problem}: {other:?}"),
+        }
+    }
+    assert_eq!(read_user(&db, id(1)).unwrap(), None, "nothing written");
+    let message = crate::parse_tombstone_key(Some(&b"x"[..])).unwrap_err().to_string();
+    assert_eq!(message, r#"{"key":["A tombstone (null value) deletes the user its key names: the key must be a valid UUID."]}"#);
 }

@@ -128,14 +128,29 @@ pub fn produce(topic: &str, records: &[(Option<String>, Vec<u8>)]) {
 }
 
 pub fn produce_to(brokers: &str, topic: &str, records: &[(Option<String>, Vec<u8>)]) {
+    let records: Vec<(Option<String>, Option<Vec<u8>>)> = records.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    produce_nullable_to(brokers, topic, &records);
+}
+
+/// As [`produce`], where a `None` value is Kafka's null value (a tombstone),
+/// not an empty one.
+pub fn produce_nullable(topic: &str, records: &[(Option<String>, Option<Vec<u8>>)]) {
+    ensure_broker();
+    produce_nullable_to(&brokers(), topic, records);
+}
+
+pub fn produce_nullable_to(brokers: &str, topic: &str, records: &[(Option<String>, Option<Vec<u8>>)]) {
     let producer = producer(brokers);
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let mut pending = Vec::new();
         for (key, value) in records {
-            let mut record = FutureRecord::to(topic).payload(value.as_slice()).headers(
+            let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).headers(
                 OwnedHeaders::new().insert(Header { key: "origin", value: Some("test") }),
             );
+            if let Some(value) = value {
+                record = record.payload(value.as_slice());
+            }
             if let Some(key) = key {
                 record = record.key(key.as_str());
             }
@@ -159,6 +174,9 @@ pub struct Consumed {
     pub key: Option<Vec<u8>>,
     /// The payload (empty for none).
     pub value: Vec<u8>,
+    /// Whether the value was null (a tombstone), which `value` cannot tell
+    /// from an empty one.
+    pub null: bool,
     /// In the record's order; None is a header without a value.
     pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
@@ -205,6 +223,7 @@ pub fn read_from_start(brokers: &str, topic: &str, count: usize, timeout: Durati
                 timestamp_ms: m.timestamp().to_millis(),
                 key: m.key().map(<[u8]>::to_vec),
                 value: m.payload().unwrap_or_default().to_vec(),
+                null: m.payload().is_none(),
                 headers,
             });
         }

@@ -47,6 +47,13 @@ fn send(base: &str, method: &str, authorization: Option<&str>) -> Answer {
             }
             req.send(json!({"user_id": id, "first_name": "Ann"}).to_string())
         }
+        "DELETE" => {
+            let mut req = agent.delete(format!("{base}/user?user_id={id}"));
+            if let Some(a) = authorization {
+                req = req.header("authorization", a);
+            }
+            req.call()
+        }
         _ => {
             let mut req = agent.put(format!("{base}/user")).header("content-type", "application/json");
             if let Some(a) = authorization {
@@ -61,7 +68,8 @@ fn send(base: &str, method: &str, authorization: Option<&str>) -> Answer {
     Answer {
         status: response.status().as_u16(),
         www_authenticate,
-        body: serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")),
+        // 204 has no body.
+        body: if body.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}")) },
     }
 }
 
@@ -82,7 +90,7 @@ fn with_a_token_every_request_needs_it() {
     let base = &app.host.base_url;
     let missing = json!({"detail": "Authentication credentials were not provided."});
     let invalid = json!({"detail": "Invalid token."});
-    for method in ["GET", "POST", "PUT"] {
+    for method in ["GET", "POST", "PUT", "DELETE"] {
         for (authorization, detail) in [
             (None, &missing),
             (Some("Basic dXNlcjpwYXNz".to_owned()), &missing),
@@ -107,4 +115,11 @@ fn with_a_token_every_request_needs_it() {
     assert_eq!(fetched.status, 200, "the scheme is case-insensitive: {fetched:?}");
     assert_eq!(fetched.body["first_name"], "Ann");
     assert_eq!(send(base, "PUT", Some(&bearer)).status, 405, "authenticated, then the method is checked");
+    // A DELETE without the token erases nothing; with it, the user.
+    assert_eq!(send(base, "DELETE", None).status, 401);
+    assert_eq!(send(base, "DELETE", Some("Bearer wrong")).status, 401);
+    assert_eq!(send(base, "GET", Some(&bearer)).status, 200, "still there");
+    let deleted = send(base, "DELETE", Some(&bearer));
+    assert_eq!((deleted.status, deleted.body), (204, serde_json::Value::Null));
+    assert_eq!(send(base, "GET", Some(&bearer)).status, 404);
 }

@@ -2,21 +2,24 @@
 //! `user-kafka` component in the real host, a real broker, a real SQLite file.
 //! A record applied but not yet committed to Kafka when the trigger dies is
 //! delivered again after a restart; it must not overwrite a newer HTTP write.
-//! And an operator who deletes the offset bookkeeping gets a deliberate replay.
+//! Nor may a redelivered tombstone delete a user re-created since (on both
+//! stores). And an operator who deletes the offset bookkeeping gets a
+//! deliberate replay.
 
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::json;
-use crate::support::kafka::{create_topic, produce};
-use crate::support::{eventually, get, post_json, AppSpec, Host, Protocol};
+use crate::support::kafka::{create_topic, produce, produce_nullable};
+use crate::support::{eventually, get, post_json, AppSpec, Host, Protocol, Store};
 
 struct App {
     _dir: tempfile::TempDir,
     spec: AppSpec,
     manifest: PathBuf,
     state: PathBuf,
+    store: Store,
 }
 
 impl App {
@@ -26,6 +29,10 @@ impl App {
     /// take the partition over from the killed one quickly (the client's
     /// under the classic protocol; under KIP-848 the test broker's 10 s).
     fn new(protocol: Protocol) -> App {
+        App::on(protocol, Store::Sqlite)
+    }
+
+    fn on(protocol: Protocol, store: Store) -> App {
         let spec = AppSpec {
             protocol,
             kafka_client: format!("\"auto.commit.interval.ms\" = 600000\n{}", protocol.session_timeout(6000)),
@@ -35,11 +42,13 @@ impl App {
         let dir = tempfile::tempdir().unwrap();
         let manifest = spec.write_manifest(dir.path());
         let state = dir.path().join(".spin");
-        App { _dir: dir, spec, manifest, state }
+        App { _dir: dir, spec, manifest, state, store }
     }
 
     fn start(&self) -> Host {
-        Host::start(&self.manifest, &self.state, &["http", "kafka"], &[])
+        let env = self.store.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Host::start(&self.manifest, &self.state, &["http", "kafka"], &env)
     }
 
     fn db(&self) -> PathBuf {
@@ -167,6 +176,54 @@ fn deleting_the_bookkeeping_replays_the_topic_on_purpose(protocol: Protocol) {
     eventually("the records applied again", Duration::from_secs(60), || revision(&app.db(), &user) == Some(4));
     assert_eq!(first_name(&host.base_url, &user), "v1");
     drop(host);
+}
+
+#[test]
+fn tombstone_redelivered_after_kill_does_not_delete_a_user_recreated_since_on_sqlite() {
+    tombstone_redelivered_after_kill_does_not_delete_a_user_recreated_since(Store::Sqlite);
+}
+
+#[test]
+fn tombstone_redelivered_after_kill_does_not_delete_a_user_recreated_since_on_postgres() {
+    tombstone_redelivered_after_kill_does_not_delete_a_user_recreated_since(Store::postgres());
+}
+
+/// A user created and deleted through Kafka, re-created over HTTP, then the
+/// trigger killed before it committed: the create and the tombstone come
+/// again after the restart, and must change nothing.
+fn tombstone_redelivered_after_kill_does_not_delete_a_user_recreated_since(store: Store) {
+    let app = App::on(Protocol::Consumer, store);
+    let (user, marker) = (new_user(), new_user());
+    let value = |v: serde_json::Value| Some(v.to_string().into_bytes());
+    produce_nullable(&app.spec.topic, &[
+        (Some(user.clone()), value(json!({"user_id": user, "first_name": "from kafka"}))),
+        (Some(user.clone()), None),
+        (Some(marker.clone()), value(json!({"user_id": marker, "first_name": "marker"}))),
+    ]);
+    let host = app.start();
+    let base = host.base_url.clone();
+    // The marker comes after both on the one partition.
+    eventually("the records to be applied", Duration::from_secs(60), || get(&base, &format!("/user?user_id={marker}")).status == 200);
+    assert_eq!(get(&base, &format!("/user?user_id={user}")).status, 404, "the tombstone deleted the user");
+    let recreated = post_json(&base, &json!({"user_id": user, "first_name": "from http"}));
+    assert_eq!((recreated.status, recreated.etag.as_deref()), (201, Some("\"3\"")), "{recreated:?}");
+    host.kill(); // kill -9: none of the three offsets was committed
+
+    let mut host = app.start();
+    let base = host.base_url.clone();
+    let after = new_user();
+    app.send(&[json!({"user_id": after, "first_name": "after"})]);
+    eventually("the redelivery and the new marker", Duration::from_secs(120), || get(&base, &format!("/user?user_id={after}")).status == 200);
+    let survivor = get(&base, &format!("/user?user_id={user}"));
+    assert_eq!((survivor.status, survivor.etag.as_deref()), (200, Some("\"3\"")), "untouched by the redelivery: {survivor:?}");
+    assert_eq!(survivor.json()["first_name"], "from http");
+    let log = host.drain_output();
+    let skipped: usize = log
+        .lines()
+        .filter_map(|l| l.split("user-kafka: skipped ").nth(1))
+        .map(|rest| rest.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(skipped, 3, "the create, the tombstone and the marker were skipped:\n{log}");
 }
 
 /// Points the trigger at a consumer group with no committed offsets, which

@@ -47,6 +47,8 @@ impl App {
     }
 }
 
+mod tombstones;
+
 fn keyed(user_id: &str, body: serde_json::Value) -> (Option<String>, Vec<u8>) {
     (Some(user_id.to_owned()), body.to_string().into_bytes())
 }

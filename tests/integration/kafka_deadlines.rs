@@ -18,7 +18,7 @@ fn build_guest() -> PathBuf {
 
 /// A one-topic app around the hostile component; `extra` goes into its
 /// `[[trigger.kafka]]`.
-fn manifest(dir: &Path, topic: &str, group: &str, extra: &str) -> PathBuf {
+pub(crate) fn manifest(dir: &Path, topic: &str, group: &str, extra: &str) -> PathBuf {
     let manifest = format!(
         r#"spin_manifest_version = 2
 [application]
@@ -55,7 +55,7 @@ variables = {{ hang = "{{{{ hang }}}}", owner = "{{{{ owner }}}}" }}
 }
 
 /// (offset, value, owner) of every application the guest recorded.
-fn applied(state: &Path) -> Vec<(i64, String, String)> {
+pub(crate) fn applied(state: &Path) -> Vec<(i64, String, String)> {
     let Ok(db) = rusqlite::Connection::open(state.join("sqlite_db.db")) else { return vec![] };
     db.busy_timeout(Duration::from_secs(5)).unwrap();
     let Ok(mut stmt) = db.prepare("SELECT offset, value, owner FROM applied ORDER BY rowid") else { return vec![] };

@@ -59,7 +59,9 @@ fn resolve<'a>(doc: &'a Value, mut node: &'a Value) -> &'a Value {
 
 /// The documented response of an operation (or a component response) for a status.
 struct Documented {
-    schema_pointer: String,
+    /// `None` for a response without a body (204, 304).
+    schema_pointer: Option<String>,
+    /// Each documented header: its Header Object (`required`, `schema`).
     headers: Vec<(String, Value)>,
 }
 
@@ -74,13 +76,18 @@ fn documented(doc: &Value, method: &str, status: u16) -> Documented {
         Some(r) => (r.trim_start_matches('#').to_owned(), resolve(doc, node)),
         None => (base, node),
     };
-    assert!(node["content"]["application/json"]["schema"].is_object(), "{base}: no application/json schema");
     let headers = node
         .get("headers")
         .and_then(Value::as_object)
-        .map(|h| h.iter().map(|(k, v)| (k.clone(), v["schema"].clone())).collect())
+        .map(|h| h.iter().map(|(k, v)| (k.clone(), resolve(doc, v).clone())).collect())
         .unwrap_or_default();
-    Documented { schema_pointer: format!("{base}/content/application~1json/schema"), headers }
+    // 204 and 304 have no body, so no content; every other status has JSON.
+    if matches!(status, 204 | 304) {
+        assert!(node.get("content").is_none(), "{base}: a {status} documents no content");
+        return Documented { schema_pointer: None, headers };
+    }
+    assert!(node["content"]["application/json"]["schema"].is_object(), "{base}: no application/json schema");
+    Documented { schema_pointer: Some(format!("{base}/content/application~1json/schema")), headers }
 }
 
 fn body_with(field: &str, value: Value) -> Value {
@@ -306,7 +313,7 @@ fn the_request_schema_accepts_exactly_what_the_domain_accepts() {
             disagreements.push(format!("{field} = {value}: domain {:?}, schema {:?}", domain.as_ref().map(|_| ()), schema));
         }
         if let Err(e) = domain {
-            let shape = check(&doc, &documented(&doc, "post", 400).schema_pointer, &e.to_json());
+            let shape = check(&doc, &documented(&doc, "post", 400).schema_pointer.unwrap(), &e.to_json());
             assert!(shape.is_ok(), "{field} = {value}: refusal {} is not documented: {shape:?}", e.to_json());
         }
     }
@@ -315,14 +322,14 @@ fn the_request_schema_accepts_exactly_what_the_domain_accepts() {
     // Bodies that are not objects, or not JSON.
     for raw in ["[1]", "\"s\"", "1", "1.5", "true", "null", "{nope", "", "{\"user_id\": "] {
         let e = user_info::parse_patch(raw.as_bytes()).unwrap_err();
-        let shape = check(&doc, &documented(&doc, "post", 400).schema_pointer, &e.to_json());
+        let shape = check(&doc, &documented(&doc, "post", 400).schema_pointer.unwrap(), &e.to_json());
         assert!(shape.is_ok(), "{raw:?}: {} is not documented: {shape:?}", e.to_json());
         if let Ok(value) = serde_json::from_str::<Value>(raw) {
             assert!(check(&doc, REQUEST_BODY, &value).is_err(), "{raw:?} is refused, so the schema refuses it");
         }
     }
     let too_large = user_info::parse_patch(&vec![b' '; user_info::MAX_BODY_BYTES + 1]).unwrap_err();
-    assert!(check(&doc, &documented(&doc, "post", 413).schema_pointer, &too_large.to_json()).is_ok());
+    assert!(check(&doc, &documented(&doc, "post", 413).schema_pointer.unwrap(), &too_large.to_json()).is_ok());
 
     // The query parameter of GET.
     let param = "/paths/~1user/get/parameters/0/schema";
@@ -333,7 +340,7 @@ fn the_request_schema_accepts_exactly_what_the_domain_accepts() {
         }
         if let Err(e) = domain {
             let e = serde_json::to_value(e).unwrap();
-            assert!(check(&doc, &documented(&doc, "get", 400).schema_pointer, &e).is_ok(), "{e}");
+            assert!(check(&doc, &documented(&doc, "get", 400).schema_pointer.unwrap(), &e).is_ok(), "{e}");
         }
     }
 }
@@ -382,6 +389,7 @@ fn table(base: &str) -> Vec<Exchange> {
     .to_string();
     let q = format!("/user?user_id={ID}");
     let other = "/user?user_id=6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+    let other_user = json!({"user_id": "6f1c2a7e-3b4d-4e5f-8a9b-0c1d2e3f4a5b", "first_name": "Nobody"}).to_string();
     let big = vec![b' '; user_info::MAX_BODY_BYTES + 1];
     let x = |what, method, status, reply| Exchange { what, method, status, reply };
     vec![
@@ -404,8 +412,21 @@ fn table(base: &str) -> Vec<Exchange> {
         x("no content type", "post", 415, send(base, "POST", "/user", &[auth], Some(user.as_bytes()))),
         x("over 64 KiB", "post", 413, send(base, "POST", "/user", &[json_ct, auth], Some(&big))),
         x("PUT", "other", 405, send(base, "PUT", "/user", &[json_ct, auth], Some(user.as_bytes()))),
-        x("DELETE", "other", 405, send(base, "DELETE", &q, &[auth], None)),
+        x("PATCH", "other", 405, send(base, "PATCH", &q, &[auth], None)),
         x("PUT with no token", "get", 401, send(base, "PUT", "/user", &[json_ct], Some(user.as_bytes()))),
+        x("a current copy", "get", 304, send(base, "GET", &q, &[auth, ("if-none-match", "\"2\"")], None)),
+        x("If-Match on GET, stale", "get", 412, send(base, "GET", &q, &[auth, ("if-match", "\"1\"")], None)),
+        x("If-Match, stale", "post", 412, send(base, "POST", "/user", &[json_ct, auth, ("if-match", "\"1\"")], Some(user.as_bytes()))),
+        x("If-None-Match: * on a user", "post", 412, send(base, "POST", "/user", &[json_ct, auth, ("if-none-match", "*")], Some(user.as_bytes()))),
+        x("If-Match: * on nobody", "post", 412, send(base, "POST", "/user", &[json_ct, auth, ("if-match", "*")], Some(other_user.as_bytes()))),
+        x("If-Match, current", "post", 200, send(base, "POST", "/user", &[json_ct, auth, ("if-match", "\"2\"")], Some(user.as_bytes()))),
+        x("DELETE with no token", "delete", 401, send(base, "DELETE", &q, &[], None)),
+        x("DELETE without user_id", "delete", 400, send(base, "DELETE", "/user", &[auth], None)),
+        x("DELETE of an unknown user", "delete", 404, send(base, "DELETE", other, &[auth], None)),
+        x("DELETE, stale", "delete", 412, send(base, "DELETE", &q, &[auth, ("if-match", "\"2\"")], None)),
+        x("deleted", "delete", 204, send(base, "DELETE", &q, &[auth, ("if-match", "\"3\"")], None)),
+        x("deleted before", "delete", 404, send(base, "DELETE", &q, &[auth], None)),
+        x("re-created", "post", 201, send(base, "POST", "/user", &[json_ct, auth], Some(user.as_bytes()))),
     ]
 }
 
@@ -427,15 +448,26 @@ fn real_responses_match_the_contract() {
             let label = format!("{store:?} {}: {} {:?}", e.what, r.status, r.body);
             assert_eq!(r.status, e.status, "{label}");
             let header = |name: &str| r.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
-            assert_eq!(header("content-type").as_deref(), Some("application/json"), "{label}");
             let spec = documented(&doc, e.method, e.status);
-            let body: Value = serde_json::from_str(&r.body).unwrap_or_else(|err| panic!("{label}: not JSON: {err}"));
-            if let Err(why) = check(&doc, &spec.schema_pointer, &body) {
-                panic!("{label}: outside the contract: {why}");
+            match &spec.schema_pointer {
+                Some(pointer) => {
+                    assert_eq!(header("content-type").as_deref(), Some("application/json"), "{label}");
+                    let body: Value = serde_json::from_str(&r.body).unwrap_or_else(|err| panic!("{label}: not JSON: {err}"));
+                    if let Err(why) = check(&doc, pointer, &body) {
+                        panic!("{label}: outside the contract: {why}");
+                    }
+                }
+                None => {
+                    assert_eq!((header("content-type"), r.body.as_str()), (None, ""), "{label}: no body");
+                }
             }
-            for (name, schema) in &spec.headers {
-                let value = header(name).unwrap_or_else(|| panic!("{label}: no {name} header"));
-                assert_eq!(json!(value), schema["const"], "{label}: {name}");
+            for (name, header_object) in &spec.headers {
+                let Some(value) = header(name) else {
+                    assert_ne!(header_object["required"], json!(true), "{label}: no {name} header");
+                    continue;
+                };
+                let schema = resolve(&doc, &header_object["schema"]);
+                assert!(jsonschema::is_valid(schema, &json!(value)), "{label}: {name}: {value:?} is not {schema}");
             }
         }
     }
@@ -467,6 +499,8 @@ fn fuzz(store: Store) {
     let examples = std::env::var("SCHEMATHESIS_MAX_EXAMPLES").unwrap_or_else(|_| "40".into());
     let work = tempfile::tempdir().unwrap(); // its report and Hypothesis' database
     let out = Command::new(&st)
+        .arg("--config-file")
+        .arg(crate::support::root().join("tests/integration/schemathesis.toml"))
         .arg("run")
         .arg(crate::support::root().join("openapi.yaml"))
         .args(["--url", &host.base_url, "--checks", "all", "--mode", "all"])

@@ -15,7 +15,7 @@ mod store_failures;
 use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 use spin_sdk::http_component;
 use user_info::spin::Store;
-use user_info::{InputError, UpsertOutcome};
+use user_info::{Deleted, InputError, ReadVerdict, UpsertOutcome, Written};
 
 use response::JsonResponse;
 
@@ -26,6 +26,7 @@ async fn handle_user(req: IncomingRequest, out: ResponseOutparam) {
         Ok(()) => match req.method() {
             Method::Get => get_user(&req),
             Method::Post => post_user(req).await,
+            Method::Delete => delete_user(&req),
             other => JsonResponse::method_not_allowed(&other.to_string()),
         },
     };
@@ -48,14 +49,34 @@ fn get_user(req: &IncomingRequest) -> JsonResponse {
         Ok(id) => id,
         Err(errors) => return JsonResponse::new(400, &errors),
     };
-    match Store::open().and_then(|db| user_info::read_user(&db, user_id)) {
-        Ok(Some(user)) => JsonResponse::new(200, &user),
+    match Store::open().and_then(|db| user_info::read_stored(&db, user_id)) {
+        Ok(Some(stored)) => match request::preconditions(req).evaluate_read(stored.revision) {
+            ReadVerdict::Proceed => JsonResponse::new(200, &stored.user).with_etag(stored.revision),
+            ReadVerdict::NotModified => JsonResponse::empty(304).with_etag(stored.revision),
+            ReadVerdict::Failed => JsonResponse::precondition_failed(Some(stored.revision)),
+        },
         Ok(None) => JsonResponse::detail(404, "Not found."),
         Err(e) => JsonResponse::database_error(&e),
     }
 }
 
+/// 204 when the user existed and is now erased; 404 when there was none.
+fn delete_user(req: &IncomingRequest) -> JsonResponse {
+    let user_id = match user_info::parse_user_id(request::query_param(req, "user_id").as_deref()) {
+        Ok(id) => id,
+        Err(errors) => return JsonResponse::new(400, &errors),
+    };
+    let preconditions = request::preconditions(req);
+    match Store::open().and_then(|db| user_info::delete_user(&db, user_id, &preconditions)) {
+        Ok(Deleted::Deleted) => JsonResponse::empty(204),
+        Ok(Deleted::NotFound) => JsonResponse::detail(404, "Not found."),
+        Ok(Deleted::PreconditionFailed { current }) => JsonResponse::precondition_failed(Some(current)),
+        Err(e) => JsonResponse::database_error(&e),
+    }
+}
+
 async fn post_user(req: IncomingRequest) -> JsonResponse {
+    let preconditions = request::preconditions(&req);
     if let Err(content_type) = request::require_json(&req) {
         return JsonResponse::detail(
             415,
@@ -76,14 +97,15 @@ async fn post_user(req: IncomingRequest) -> JsonResponse {
         Ok(patch) => patch,
         Err(e) => return JsonResponse::input_error(&e),
     };
-    match Store::open().and_then(|db| user_info::write_user(&db, &patch)) {
-        Ok(saved) => {
+    match Store::open().and_then(|db| user_info::write_user_if(&db, &patch, &preconditions)) {
+        Ok(Written::Saved(saved)) => {
             let status = match saved.outcome {
                 UpsertOutcome::Created => 201,
                 UpsertOutcome::Updated => 200,
             };
-            JsonResponse::new(status, &saved.user)
+            JsonResponse::new(status, &saved.user).with_etag(saved.revision)
         }
+        Ok(Written::PreconditionFailed { current }) => JsonResponse::precondition_failed(current),
         Err(e) => JsonResponse::database_error(&e),
     }
 }

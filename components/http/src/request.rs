@@ -1,8 +1,10 @@
 //! Reading what the component needs from a request: one query parameter, the
-//! content type, and a body that is never buffered beyond the size limit.
+//! content type, the conditional headers, and a body that is never buffered
+//! beyond the size limit.
 
 use futures::StreamExt;
 use spin_sdk::http::IncomingRequest;
+use user_info::{Preconditions, Tags};
 
 /// The first value of a query parameter, percent-decoded.
 pub fn query_param(req: &IncomingRequest, name: &str) -> Option<String> {
@@ -20,6 +22,27 @@ pub fn header(req: &IncomingRequest, name: &str) -> Option<String> {
         .into_iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(name))
         .map(|(_, value)| String::from_utf8_lossy(&value).into_owned())
+}
+
+/// Every value of a list-valued header, joined as one field value (RFC 9110
+/// §5.3: repeated lines of a list are one comma-separated list).
+fn header_list(req: &IncomingRequest, name: &str) -> Option<String> {
+    let values: Vec<String> = req
+        .headers()
+        .entries()
+        .into_iter()
+        .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| String::from_utf8_lossy(&value).into_owned())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+/// The request's `If-Match` and `If-None-Match` (the domain reads them).
+pub fn preconditions(req: &IncomingRequest) -> Preconditions {
+    Preconditions {
+        if_match: header_list(req, "if-match").map(|v| Tags::parse_if_match(&v)),
+        if_none_match: header_list(req, "if-none-match").map(|v| Tags::parse_if_none_match(&v)),
+    }
 }
 
 /// Accepts `application/json` and `application/<x>+json`, with any parameters;

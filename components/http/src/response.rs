@@ -1,5 +1,6 @@
-//! JSON responses: every answer of the component is `application/json`,
-//! errors in Django REST Framework's shapes.
+//! JSON responses: every answer of the component with a body is
+//! `application/json`, errors in Django REST Framework's shapes; 204 and 304
+//! have no body (RFC 9110 §15.3.5, §15.4.5).
 
 use serde_json::json;
 use spin_sdk::http::{Fields, OutgoingResponse, ResponseOutparam};
@@ -11,7 +12,10 @@ const RETRY_AFTER_SECONDS: &str = "1";
 
 pub struct JsonResponse {
     status: u16,
-    body: Vec<u8>,
+    /// `None`: no body and no Content-Type.
+    body: Option<Vec<u8>>,
+    /// The user's ETag, on every response that carries or describes one.
+    etag: Option<String>,
     allow: Option<&'static str>,
     www_authenticate: bool,
     retry_after: Option<&'static str>,
@@ -20,7 +24,26 @@ pub struct JsonResponse {
 impl JsonResponse {
     pub fn new(status: u16, body: &impl serde::Serialize) -> Self {
         let body = serde_json::to_vec(body).expect("serializable response body");
-        JsonResponse { status, body, allow: None, www_authenticate: false, retry_after: None }
+        JsonResponse { status, body: Some(body), etag: None, allow: None, www_authenticate: false, retry_after: None }
+    }
+
+    /// A response without a body: 204 after a delete, 304 for a current copy.
+    pub fn empty(status: u16) -> Self {
+        JsonResponse { body: None, ..Self::new(status, &()) }
+    }
+
+    /// The same response with the ETag of the user at `revision`.
+    pub fn with_etag(self, revision: i64) -> Self {
+        JsonResponse { etag: Some(user_info::etag(revision)), ..self }
+    }
+
+    /// 412, with the current user's ETag when there is one.
+    pub fn precondition_failed(current: Option<i64>) -> Self {
+        let response = Self::detail(412, "Precondition failed.");
+        match current {
+            Some(revision) => response.with_etag(revision),
+            None => response,
+        }
     }
 
     pub fn detail(status: u16, detail: &str) -> Self {
@@ -37,7 +60,7 @@ impl JsonResponse {
 
     pub fn method_not_allowed(method: &str) -> Self {
         JsonResponse {
-            allow: Some("GET, POST"),
+            allow: Some("GET, POST, DELETE"),
             ..Self::detail(405, &format!("Method \"{method}\" not allowed."))
         }
     }
@@ -76,10 +99,15 @@ impl JsonResponse {
     }
 
     pub async fn send(self, out: ResponseOutparam) {
-        let mut headers = vec![
-            ("content-type".to_owned(), b"application/json".to_vec()),
-            ("content-length".to_owned(), self.body.len().to_string().into_bytes()),
-        ];
+        let body = self.body.unwrap_or_default();
+        let mut headers = Vec::new();
+        if self.status != 204 && self.status != 304 {
+            headers.push(("content-type".to_owned(), b"application/json".to_vec()));
+            headers.push(("content-length".to_owned(), body.len().to_string().into_bytes()));
+        }
+        if let Some(etag) = self.etag {
+            headers.push(("etag".to_owned(), etag.into_bytes()));
+        }
         if let Some(allow) = self.allow {
             headers.push(("allow".to_owned(), allow.as_bytes().to_vec()));
         }
@@ -91,7 +119,7 @@ impl JsonResponse {
         }
         let response = OutgoingResponse::new(Fields::from_list(&headers).expect("valid headers"));
         response.set_status_code(self.status).expect("valid status");
-        if let Err(e) = out.set_with_body(response, self.body).await {
+        if let Err(e) = out.set_with_body(response, body).await {
             eprintln!("user-http: failed to write the response body: {e:?}");
         }
     }

@@ -1,6 +1,7 @@
 //! Kafka-triggered component: each record of topic `user_service` carries the
 //! same JSON as a `POST /user` body and goes through the domain's one upsert,
-//! effectively once: the domain records the last applied offset per partition
+//! or is a tombstone (a null value, told from an empty one by the contract's
+//! 0.2.0) whose key names the user to delete; effectively once: the domain records the last applied offset per partition
 //! with the upserts and skips redelivered records. This file only maps domain
 //! outcomes onto the trigger's contract: bad input is permanent (dead-letter
 //! it), a database failure is retryable. The store (SQLite or PostgreSQL) is
@@ -11,7 +12,7 @@ use user_info::spin::Store;
 use user_info::BatchError;
 
 fn as_record(r: &Record) -> user_info::Record<'_> {
-    user_info::Record { topic: r.topic(), partition: r.partition(), offset: r.offset(), value: r.value() }
+    user_info::Record { topic: r.topic(), partition: r.partition(), offset: r.offset(), key: r.key(), value: r.payload() }
 }
 
 /// Applies the records in one transaction. No per-record log line: at tens of

@@ -75,7 +75,7 @@ mod tests {
             offset: 0,
             timestamp_ms: None,
             key: None,
-            value: Vec::new(),
+            value: None,
             headers: headers.iter().map(|(k, v)| (k.to_string(), Some(v.to_vec()))).collect(),
         }
     }

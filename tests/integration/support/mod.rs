@@ -434,6 +434,7 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub allow: Option<String>,
+    pub etag: Option<String>,
     pub body: String,
 }
 
@@ -448,8 +449,36 @@ fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Rep
     let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
     let content_type = header("content-type").unwrap_or_default();
     let allow = header("allow");
+    let etag = header("etag");
     let body = response.body_mut().read_to_string().unwrap();
-    Reply { status: response.status().as_u16(), content_type, allow, body }
+    Reply { status: response.status().as_u16(), content_type, allow, etag, body }
+}
+
+/// GET with request headers (`If-None-Match`, `If-Match`, ...).
+pub fn get_with(base: &str, path_and_query: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = http().get(format!("{base}{path_and_query}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.call())
+}
+
+/// POST /user of a JSON body with request headers.
+pub fn post_json_with(base: &str, body: &serde_json::Value, headers: &[(&str, &str)]) -> Reply {
+    let mut request = http().post(format!("{base}/user")).header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.send(body.to_string()))
+}
+
+/// DELETE with request headers.
+pub fn delete_with(base: &str, path_and_query: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = http().delete(format!("{base}{path_and_query}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    reply(request.call())
 }
 
 pub fn get(base: &str, path_and_query: &str) -> Reply {

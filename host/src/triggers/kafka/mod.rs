@@ -21,16 +21,9 @@ use serde_json::{Map, Value};
 use crate::runtime::engine::PreparedComponent;
 use crate::interfaces::variables::Variables;
 
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "trigger-kafka:kafka/kafka-trigger-batch",
-        exports: { default: async },
-    });
-}
+mod wit_versions;
 
-use bindings::exports::trigger_kafka::kafka::{inbound_kafka, inbound_kafka_batch};
-use bindings::trigger_kafka::kafka::types as wit;
+use wit_versions::Exports;
 
 /// `[application.trigger.kafka]`: settings shared by every Kafka trigger.
 #[derive(Debug, Deserialize)]
@@ -160,80 +153,47 @@ pub fn consumer_config(
 }
 
 /// Calls a component: a fresh instance per record, or per batch when the
-/// component also exports `inbound-kafka-batch`.
+/// component also exports `inbound-kafka-batch`, in the contract version the
+/// component was built against (`wit_versions`).
 pub struct ComponentHandler {
-    single: inbound_kafka::GuestIndices,
-    batch: Option<inbound_kafka_batch::GuestIndices>,
+    exports: Exports,
     component: PreparedComponent,
 }
 
 impl ComponentHandler {
     pub fn new(component: PreparedComponent) -> Result<Self> {
-        let single = inbound_kafka::GuestIndices::new(&component.pre).map_err(anyhow::Error::from).with_context(|| {
+        let exports = Exports::find(&component).with_context(|| {
             format!(
-                "component {:?} does not export trigger-kafka:kafka/inbound-kafka@0.1.0",
+                "component {:?} does not export trigger-kafka:kafka/inbound-kafka (0.2.0 or 0.1.0)",
                 component.context.id
             )
         })?;
-        let batch = inbound_kafka_batch::GuestIndices::new(&component.pre).ok();
-        Ok(ComponentHandler { single, batch, component })
+        Ok(ComponentHandler { exports, component })
     }
 
-    async fn call_one(&self, record: KafkaRecord) -> wasmtime::Result<Result<(), wit::HandleError>> {
-        let mut store = self.component.new_store();
-        let instance = self.component.pre.instantiate_async(&mut store).await?;
-        let guest = self.single.load(&mut store, &instance)?;
-        guest.call_handle_message(&mut store, &to_wit(record)).await
-    }
-
-    async fn call_batch(
-        &self,
-        indices: &inbound_kafka_batch::GuestIndices,
-        records: &[KafkaRecord],
-    ) -> wasmtime::Result<Result<(), wit::HandleError>> {
-        let mut store = self.component.new_store();
-        let instance = self.component.pre.instantiate_async(&mut store).await?;
-        let guest = indices.load(&mut store, &instance)?;
-        let messages: Vec<wit::KafkaRecord> = records.iter().cloned().map(to_wit).collect();
-        guest.call_handle_messages(&mut store, &messages).await
-    }
-
-    fn outcome(&self, result: wasmtime::Result<Result<(), wit::HandleError>>) -> Result<(), HandleError> {
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(wit::HandleError::Retryable(msg))) => Err(HandleError::Retryable(msg)),
-            Ok(Err(wit::HandleError::Permanent(msg))) => Err(HandleError::Permanent(msg)),
-            // A trap may be transient (out of memory under load) or caused by the
-            // record: retried as the policy says (bounded, then dead-lettered, or
-            // until it succeeds with max_attempts = 0).
-            Err(trap) => Err(HandleError::Retryable(format!(
+    fn outcome(&self, result: wasmtime::Result<Result<(), HandleError>>) -> Result<(), HandleError> {
+        // A trap may be transient (out of memory under load) or caused by the
+        // record: retried as the policy says (bounded, then dead-lettered, or
+        // until it succeeds with max_attempts = 0).
+        result.unwrap_or_else(|trap| {
+            Err(HandleError::Retryable(format!(
                 "component {} trapped: {trap:#}",
                 self.component.context.id
-            ))),
-        }
-    }
-}
-
-fn to_wit(record: KafkaRecord) -> wit::KafkaRecord {
-    wit::KafkaRecord {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
-        timestamp: record.timestamp_ms,
-        key: record.key,
-        value: record.value,
-        headers: record.headers.into_iter().map(|(key, value)| wit::Header { key, value }).collect(),
+            )))
+        })
     }
 }
 
 impl RecordHandler for ComponentHandler {
     async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
-        self.outcome(self.call_one(record).await)
+        self.outcome(self.exports.call_one(&self.component, record).await)
     }
 
     async fn handle_batch(&self, records: &[KafkaRecord]) -> Option<Result<(), HandleError>> {
-        let indices = self.batch.as_ref()?;
-        Some(self.outcome(self.call_batch(indices, records).await))
+        if !self.exports.has_batch() {
+            return None;
+        }
+        Some(self.outcome(self.exports.call_batch(&self.component, records).await))
     }
 
     fn trace_span(&self, span: &tracing::Span, records: &[KafkaRecord]) {

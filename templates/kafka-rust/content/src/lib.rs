@@ -6,6 +6,11 @@ use trigger_kafka_sdk::{kafka_component, Error, Record};
 #[kafka_component]
 fn handle(record: Record) -> Result<(), Error> {
     let key = record.key_str().transpose()?.unwrap_or("");
+    if record.is_tombstone() {
+        // A null value: on a keyed topic, "the entity of this key is gone".
+        eprintln!("{{project-name | snake_case}}: {}/{}@{} key={key:?} deleted", record.topic(), record.partition(), record.offset());
+        return Ok(());
+    }
     let value = record.value_str()?; // not UTF-8: permanent
     eprintln!(
         "{{project-name | snake_case}}: {}/{}@{} key={key:?} value={value}",

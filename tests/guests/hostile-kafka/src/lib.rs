@@ -6,7 +6,7 @@
 //! applied, and by which process (the variable `owner`).
 
 wit_bindgen::generate!({
-    path: "../../../wit",
+    path: "../../../wit/v0.1",
     world: "trigger-kafka:kafka/kafka-trigger",
 });
 

@@ -72,6 +72,9 @@ struct TriggerSettings {
     /// Handler calls per record before a retryable failure is dead-lettered;
     /// 0 = retry until it succeeds (the partition waits).
     max_attempts: Option<u32>,
+    /// Traps of the component on one record before it is dead-lettered
+    /// (kind `trap`), whatever max_attempts says; default 3.
+    max_trap_attempts: Option<u32>,
     initial_backoff_ms: Option<u64>,
     max_backoff_ms: Option<u64>,
     /// Most records per call of the optional batch export.
@@ -132,6 +135,7 @@ pub fn consumer_config(
     let defaults = RetryPolicy::default();
     config.retry = RetryPolicy {
         max_attempts: t.max_attempts.unwrap_or(defaults.max_attempts),
+        max_trap_attempts: t.max_trap_attempts.unwrap_or(defaults.max_trap_attempts),
         initial_backoff: t.initial_backoff_ms.map_or(defaults.initial_backoff, Duration::from_millis),
         max_backoff: t.max_backoff_ms.map_or(defaults.max_backoff, Duration::from_millis),
         ..defaults
@@ -179,23 +183,29 @@ impl ComponentHandler {
         Ok(ComponentHandler { single, batch, component })
     }
 
-    async fn call_one(&self, record: KafkaRecord) -> wasmtime::Result<Result<(), wit::HandleError>> {
-        let mut store = self.component.new_store();
-        let instance = self.component.pre.instantiate_async(&mut store).await?;
-        let guest = self.single.load(&mut store, &instance)?;
-        guest.call_handle_message(&mut store, &to_wit(record)).await
+    async fn call_one(&self, record: KafkaRecord) -> Result<(), HandleError> {
+        let mut store = self.component.store().await;
+        let instance = self.component.pre.instantiate_async(&mut *store).await.map_err(|e| self.not_started(e))?;
+        let guest = self.single.load(&mut *store, &instance).map_err(|e| self.not_started(e))?;
+        self.outcome(guest.call_handle_message(&mut *store, &to_wit(record)).await)
     }
 
     async fn call_batch(
         &self,
         indices: &inbound_kafka_batch::GuestIndices,
         records: &[KafkaRecord],
-    ) -> wasmtime::Result<Result<(), wit::HandleError>> {
-        let mut store = self.component.new_store();
-        let instance = self.component.pre.instantiate_async(&mut store).await?;
-        let guest = indices.load(&mut store, &instance)?;
+    ) -> Result<(), HandleError> {
+        let mut store = self.component.store().await;
+        let instance = self.component.pre.instantiate_async(&mut *store).await.map_err(|e| self.not_started(e))?;
+        let guest = indices.load(&mut *store, &instance).map_err(|e| self.not_started(e))?;
         let messages: Vec<wit::KafkaRecord> = records.iter().cloned().map(to_wit).collect();
-        guest.call_handle_messages(&mut store, &messages).await
+        self.outcome(guest.call_handle_messages(&mut *store, &messages).await)
+    }
+
+    /// The instance could not be created: nothing of the record ran, so it is
+    /// the host's trouble (memory, a slot), retried as a transient failure.
+    fn not_started(&self, e: wasmtime::Error) -> HandleError {
+        HandleError::Retryable(format!("component {} could not be instantiated: {e:#}", self.component.context.id))
     }
 
     fn outcome(&self, result: wasmtime::Result<Result<(), wit::HandleError>>) -> Result<(), HandleError> {
@@ -203,10 +213,10 @@ impl ComponentHandler {
             Ok(Ok(())) => Ok(()),
             Ok(Err(wit::HandleError::Retryable(msg))) => Err(HandleError::Retryable(msg)),
             Ok(Err(wit::HandleError::Permanent(msg))) => Err(HandleError::Permanent(msg)),
-            // A trap may be transient (out of memory under load) or caused by the
-            // record: retried as the policy says (bounded, then dead-lettered, or
-            // until it succeeds with max_attempts = 0).
-            Err(trap) => Err(HandleError::Retryable(format!(
+            // A trap may be transient (out of memory under load) or caused by
+            // the record: the consumer retries it, and dead-letters it (kind
+            // `trap`) once it trapped `max_trap_attempts` times on the record.
+            Err(trap) => Err(HandleError::Trap(format!(
                 "component {} trapped: {trap:#}",
                 self.component.context.id
             ))),
@@ -228,12 +238,12 @@ fn to_wit(record: KafkaRecord) -> wit::KafkaRecord {
 
 impl RecordHandler for ComponentHandler {
     async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
-        self.outcome(self.call_one(record).await)
+        self.call_one(record).await
     }
 
     async fn handle_batch(&self, records: &[KafkaRecord]) -> Option<Result<(), HandleError>> {
         let indices = self.batch.as_ref()?;
-        Some(self.outcome(self.call_batch(indices, records).await))
+        Some(self.call_batch(indices, records).await)
     }
 
     fn trace_span(&self, span: &tracing::Span, records: &[KafkaRecord]) {
@@ -298,6 +308,7 @@ mod tests {
         assert_eq!(c.start_offset, StartOffset::Latest);
         assert_eq!(c.dead_letter_topic.as_deref(), Some("user_service.dlq"));
         assert_eq!(c.retry.max_attempts, 3);
+        assert_eq!(c.retry.max_trap_attempts, 3, "the default");
         assert_eq!(c.retry.initial_backoff, Duration::from_millis(50));
         assert_eq!(c.max_batch, 500);
         assert_eq!(c.handler_timeout, Duration::from_millis(2500));

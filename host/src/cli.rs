@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::serve::ServeLimits;
+use crate::triggers::http::HttpLimits;
 use clap::{Args, Parser};
 
 /// Spin's common trigger flags.
@@ -139,36 +141,46 @@ pub struct LocalCli {
 pub struct HttpFlags {
     /// Longest a request's component call may run (seconds); past it the
     /// instance is dropped and the client gets 504.
-    #[arg(long = "http-request-timeout", env = "TRIGGER_HTTP_REQUEST_TIMEOUT", default_value = "30", value_parser = seconds, value_name = "SECONDS")]
-    pub request_timeout: Duration,
+    #[arg(long = "http-request-timeout", env = "TRIGGER_HTTP_REQUEST_TIMEOUT", default_value_t = Seconds(HttpLimits::DEFAULT_REQUEST_TIMEOUT), value_parser = seconds, value_name = "SECONDS")]
+    pub request_timeout: Seconds,
 
     /// Time a client has to send a request's head (seconds); also the longest
     /// a keep-alive connection may stay idle.
-    #[arg(long = "http-header-timeout", env = "TRIGGER_HTTP_HEADER_TIMEOUT", default_value = "10", value_parser = seconds, value_name = "SECONDS")]
-    pub header_timeout: Duration,
+    #[arg(long = "http-header-timeout", env = "TRIGGER_HTTP_HEADER_TIMEOUT", default_value_t = Seconds(ServeLimits::DEFAULT_HEADER_READ_TIMEOUT), value_parser = seconds, value_name = "SECONDS")]
+    pub header_timeout: Seconds,
 
     /// Most connections open at once; further clients wait in the listen backlog.
-    #[arg(long = "http-max-connections", env = "TRIGGER_HTTP_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    #[arg(long = "http-max-connections", env = "TRIGGER_HTTP_MAX_CONNECTIONS", default_value_t = ServeLimits::DEFAULT_MAX_CONNECTIONS as u32, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     pub max_connections: u32,
 }
 
 impl HttpFlags {
-    pub fn limits(&self) -> crate::triggers::http::HttpLimits {
-        crate::triggers::http::HttpLimits {
-            serve: crate::serve::ServeLimits {
+    pub fn limits(&self) -> HttpLimits {
+        HttpLimits {
+            serve: ServeLimits {
                 max_connections: self.max_connections as usize,
-                header_read_timeout: self.header_timeout,
+                header_read_timeout: self.header_timeout.0,
                 ..Default::default()
             },
-            request_timeout: self.request_timeout,
+            request_timeout: self.request_timeout.0,
         }
     }
 }
 
+/// A flag's duration in seconds; shown as seconds in `--help`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seconds(pub Duration);
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
 /// A positive number of seconds (fractions allowed).
-fn seconds(text: &str) -> Result<Duration, String> {
+fn seconds(text: &str) -> Result<Seconds, String> {
     match text.trim().parse::<f64>() {
-        Ok(s) if s > 0.0 && s.is_finite() && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        Ok(s) if s > 0.0 && s.is_finite() && s < 1e9 => Ok(Seconds(Duration::from_secs_f64(s))),
         _ => Err(format!("{text:?} is not a positive number of seconds")),
     }
 }

@@ -11,14 +11,16 @@ use rdkafka::ClientContext;
 
 const WARN_EVERY: Duration = Duration::from_secs(30);
 
-/// Lets one message through per period; `suppressed` counts what was dropped since.
-pub(crate) struct RateLimiter {
+/// Lets one message through per period; `suppressed` counts what was dropped
+/// since. The one rate limiter of the workspace (the host's serve loop uses it
+/// too, for accept failures and connection-cap hits).
+pub struct RateLimiter {
     period: Duration,
     state: Mutex<(Option<Instant>, u64)>,
 }
 
 impl RateLimiter {
-    pub(crate) fn new(period: Duration) -> Self {
+    pub fn new(period: Duration) -> Self {
         RateLimiter {
             period,
             state: Mutex::new((None, 0)),
@@ -26,7 +28,7 @@ impl RateLimiter {
     }
 
     /// Some(number suppressed since the last one let through) when this one may be logged.
-    pub(crate) fn check(&self) -> Option<u64> {
+    pub fn check(&self) -> Option<u64> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         match state.0 {
@@ -40,6 +42,16 @@ impl RateLimiter {
                 Some(suppressed)
             }
         }
+    }
+
+    /// Messages dropped since the last one let through.
+    pub fn suppressed(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).1
+    }
+
+    /// Forgets the past: the next message goes through.
+    pub fn reset(&self) {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = (None, 0);
     }
 }
 

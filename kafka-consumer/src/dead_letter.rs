@@ -27,11 +27,23 @@ pub const HEADER_ORIGINAL_OFFSET: &str = "kafka_dlt_original_offset";
 /// still identified by its original topic, partition and offset.
 pub const HEADER_VALUE_DROPPED: &str = "kafka_dlt_value_dropped_bytes";
 
+/// Most bytes of the `kafka_dlt_error` header. A handler's error text has no
+/// bound of its own; headers count against the broker's record size limit,
+/// so a megabyte of text would make every produce of the dead-letter copy
+/// fail, and its retries stall the partition. Longer text is cut (on a UTF-8
+/// boundary) and ends with [`TRUNCATED_MARKER`]; the full text is in the
+/// consumer's `record dead-lettered` log line.
+pub const MAX_ERROR_HEADER_BYTES: usize = 4096;
+/// Ends a `kafka_dlt_error` header that was cut to [`MAX_ERROR_HEADER_BYTES`].
+pub const TRUNCATED_MARKER: &str = "… [truncated; the full error is in the consumer's log]";
+
 /// Why a record is dead-lettered; the value of the `kafka_dlt_error_kind` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DeadLetterReason {
     RetryableExhausted,
     Permanent,
+    /// The handler trapped on it `max_trap_attempts` times.
+    Trap,
 }
 
 impl DeadLetterReason {
@@ -39,8 +51,21 @@ impl DeadLetterReason {
         match self {
             DeadLetterReason::RetryableExhausted => "retryable-exhausted",
             DeadLetterReason::Permanent => "permanent",
+            DeadLetterReason::Trap => "trap",
         }
     }
+}
+
+/// `error` within [`MAX_ERROR_HEADER_BYTES`], marker included.
+pub(crate) fn bounded_error(error: &str) -> std::borrow::Cow<'_, str> {
+    if error.len() <= MAX_ERROR_HEADER_BYTES {
+        return error.into();
+    }
+    let mut cut = MAX_ERROR_HEADER_BYTES - TRUNCATED_MARKER.len();
+    while !error.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{TRUNCATED_MARKER}", &error[..cut]).into()
 }
 
 /// The original headers, in order, then `trace` (the dead-letter producer's
@@ -72,8 +97,9 @@ pub(crate) fn dead_letter_headers(
     }
     let partition = record.partition.to_string();
     let offset = record.offset.to_string();
+    let error = bounded_error(error);
     for (key, value) in [
-        (HEADER_ERROR, error),
+        (HEADER_ERROR, &*error),
         (HEADER_ERROR_KIND, reason.as_str()),
         (HEADER_ORIGINAL_TOPIC, record.topic.as_str()),
         (HEADER_ORIGINAL_PARTITION, partition.as_str()),
@@ -239,6 +265,20 @@ async fn try_prepare(
 mod tests {
     use super::*;
     use rdkafka::message::Headers;
+
+    #[test]
+    fn a_long_error_is_cut_on_a_character_boundary_with_a_marker() {
+        assert_eq!(bounded_error("short"), "short");
+        let exact = "x".repeat(MAX_ERROR_HEADER_BYTES);
+        assert_eq!(bounded_error(&exact), exact);
+        // Two-byte characters, so a cut at the byte bound falls mid-character.
+        let long = "é".repeat(MAX_ERROR_HEADER_BYTES);
+        let cut = bounded_error(&long);
+        assert!(cut.len() <= MAX_ERROR_HEADER_BYTES, "{}", cut.len());
+        assert!(cut.len() >= MAX_ERROR_HEADER_BYTES - TRUNCATED_MARKER.len() - 1, "{}", cut.len());
+        assert!(cut.ends_with(TRUNCATED_MARKER));
+        assert!(cut.trim_end_matches(TRUNCATED_MARKER).chars().all(|c| c == 'é'));
+    }
 
     #[test]
     fn an_original_traceparent_is_kept_and_no_trace_header_is_added() {

@@ -20,11 +20,12 @@ mod spans;
 mod topic;
 mod worker;
 
+pub use client_log::RateLimiter;
 pub use config::{ConsumerConfig, GroupProtocol, StartOffset};
 pub use dead_letter::{
     HEADER_ERROR, HEADER_ERROR_KIND, HEADER_ORIGINAL_OFFSET, HEADER_ORIGINAL_PARTITION,
     HEADER_ORIGINAL_TOPIC,
-    HEADER_VALUE_DROPPED,
+    HEADER_VALUE_DROPPED, MAX_ERROR_HEADER_BYTES, TRUNCATED_MARKER,
 };
 pub use observer::Observer;
 pub use runner::{run, run_observed};

@@ -234,6 +234,9 @@ impl<H: RecordHandler> PartitionWorker<H> {
         // 0: retry a retryable failure until it succeeds (a database sink).
         let max_attempts = self.deps.retry.max_attempts;
         let limit = if max_attempts == 0 { "no limit".to_string() } else { max_attempts.to_string() };
+        // Traps so far on this record (see RetryPolicy::max_trap_attempts).
+        let max_traps = self.deps.retry.max_trap_attempts;
+        let mut traps = 0u32;
         let mut attempt = 1;
         loop {
             // A panicking handler must not kill the partition's worker (the partition
@@ -251,6 +254,7 @@ impl<H: RecordHandler> PartitionWorker<H> {
             self.deps
                 .observer
                 .handler_call(&record.topic, 1, started.elapsed(), result.is_ok());
+            let trapped = matches!(result, Err(HandleError::Trap(_)));
             match result {
                 Ok(()) => {
                     if attempt > 1 {
@@ -266,7 +270,15 @@ impl<H: RecordHandler> PartitionWorker<H> {
                         .dead_letter(&record, DeadLetterReason::Permanent, &error, stop)
                         .await;
                 }
-                Err(HandleError::Retryable(error)) if max_attempts == 0 || attempt < max_attempts => {
+                Err(HandleError::Trap(error)) if max_traps != 0 && traps + 1 >= max_traps => {
+                    return self.dead_letter(&record, DeadLetterReason::Trap, &error, stop).await;
+                }
+                Err(HandleError::Retryable(error) | HandleError::Trap(error))
+                    if max_attempts == 0 || attempt < max_attempts =>
+                {
+                    if trapped {
+                        traps += 1;
+                    }
                     stalled.set();
                     self.deps.observer.retrying(&record.topic, record.partition);
                     let delay = self.deps.retry.backoff(attempt - 1);
@@ -274,7 +286,7 @@ impl<H: RecordHandler> PartitionWorker<H> {
                     // long outage logs at most once per max_backoff.
                     tracing::warn!(
                         topic = %record.topic, partition = record.partition, offset = record.offset,
-                        attempt, max_attempts = %limit, %error,
+                        attempt, max_attempts = %limit, traps, %error,
                         "handler failed; partition paused, retrying in {delay:?}"
                     );
                     if !sleep_unless_stopped(delay, stop).await {
@@ -286,7 +298,7 @@ impl<H: RecordHandler> PartitionWorker<H> {
                     }
                     attempt += 1;
                 }
-                Err(HandleError::Retryable(error)) => {
+                Err(HandleError::Retryable(error) | HandleError::Trap(error)) => {
                     return self
                         .dead_letter(&record, DeadLetterReason::RetryableExhausted, &error, stop)
                         .await;

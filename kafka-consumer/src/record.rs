@@ -52,12 +52,19 @@ pub enum HandleError {
     Retryable(String),
     /// Retrying cannot help (invalid payload...): dead-lettered at once.
     Permanent(String),
+    /// The handler crashed (a WebAssembly trap: a panic, an out-of-bounds
+    /// access, memory exhausted). Retried like [`HandleError::Retryable`],
+    /// but once it happened [`crate::RetryPolicy::max_trap_attempts`] times on
+    /// the same record it is dead-lettered (kind `trap`), even when
+    /// `max_attempts` is unlimited: a record that crashes its handler every
+    /// time would otherwise stall its partition for good.
+    Trap(String),
 }
 
 impl HandleError {
     pub fn message(&self) -> &str {
         match self {
-            HandleError::Retryable(m) | HandleError::Permanent(m) => m,
+            HandleError::Retryable(m) | HandleError::Permanent(m) | HandleError::Trap(m) => m,
         }
     }
 }
@@ -67,6 +74,7 @@ impl fmt::Display for HandleError {
         match self {
             HandleError::Retryable(m) => write!(f, "retryable: {m}"),
             HandleError::Permanent(m) => write!(f, "permanent: {m}"),
+            HandleError::Trap(m) => write!(f, "trap: {m}"),
         }
     }
 }

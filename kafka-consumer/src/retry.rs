@@ -15,6 +15,12 @@ pub struct RetryPolicy {
     /// retrying it, until it succeeds (what a database sink wants: an outage must
     /// not send valid records to the dead-letter topic).
     pub max_attempts: u32,
+    /// Handler traps ([`crate::HandleError::Trap`]) on one record after which it
+    /// is dead-lettered with kind `trap`, whatever `max_attempts` says (a
+    /// deterministic crash never succeeds; with `max_attempts = 0` it would
+    /// stall the partition forever). Each trap also counts as an attempt. 0
+    /// means no limit.
+    pub max_trap_attempts: u32,
     /// Delay before the first retry.
     pub initial_backoff: Duration,
     /// Upper bound of any single delay.
@@ -27,6 +33,9 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 5,
+            // A few, so a trap that is the host's trouble (memory under load)
+            // gets retried, with backoff, before the record is given up.
+            max_trap_attempts: 3,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
             multiplier: 2.0,

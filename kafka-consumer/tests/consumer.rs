@@ -84,6 +84,7 @@ fn fast_retry(max_attempts: u32) -> RetryPolicy {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
         multiplier: 2.0,
+        ..RetryPolicy::default()
     }
 }
 

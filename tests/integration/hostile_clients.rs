@@ -299,3 +299,27 @@ fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     assert!(idle >= header_timeout - Duration::from_millis(100), "closed after {idle:?}, before the header timeout");
     host.terminate();
 }
+
+#[test]
+fn a_body_cut_off_mid_way_gets_a_fixed_json_400_naming_no_internals() {
+    let (_dir, mut host) = start_app(&[], |_| {});
+    let mut stream = TcpStream::connect(addr(&host)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // Announces 100 bytes, sends 12, then stops sending: the host's body
+    // stream fails, and the component hears of it mid-read.
+    let head = "POST /user HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(br#"{"user_id": "#).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no answer: {answer:?}"));
+    assert!(head.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{answer}");
+    let body: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    assert_eq!(body, serde_json::json!({"detail": "Could not read the request body."}));
+    // The cause is the component's log line, not the client's business.
+    let out = host.drain_output();
+    assert!(out.contains("user-http: reading the request body failed"), "{out}");
+}

@@ -89,7 +89,10 @@ async fn post_user(req: IncomingRequest) -> JsonResponse {
             return JsonResponse::input_error(&InputError::TooLarge)
         }
         Err(request::BodyError::Stream(e)) => {
-            return JsonResponse::detail(400, &format!("Could not read the request body: {e}"))
+            // The cause is the host's text (its error codes, its internals):
+            // logged, never sent to the client.
+            eprintln!("user-http: reading the request body failed: {e}");
+            return JsonResponse::detail(400, request::BODY_UNREADABLE);
         }
     };
     // Validate before opening the store: a rejected request costs no connection.

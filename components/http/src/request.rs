@@ -59,6 +59,11 @@ pub fn require_json(req: &IncomingRequest) -> Result<(), String> {
     }
 }
 
+/// The whole `detail` of a 400 for a body the host could not deliver (the
+/// client went away mid-body, a chunk was malformed): fixed text, as the
+/// cause names nothing the client can act on.
+pub const BODY_UNREADABLE: &str = "Could not read the request body.";
+
 pub enum BodyError {
     TooLarge,
     Stream(String),

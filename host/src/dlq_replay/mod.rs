@@ -42,7 +42,7 @@ pub struct ReplayArgs {
     /// Only records dead-lettered before this time (RFC 3339, or milliseconds since the epoch).
     #[arg(long)]
     pub until: Option<String>,
-    /// Only records whose `kafka_dlt_error_kind` is this (`permanent`, `retryable-exhausted`).
+    /// Only records whose `kafka_dlt_error_kind` is this (`permanent`, `retryable-exhausted`, `trap`).
     #[arg(long = "error-kind")]
     pub error_kind: Option<String>,
     /// Print what would be replayed; produce and commit nothing.

@@ -76,7 +76,7 @@ impl<'a> Services<'a> {
             variables: Arc::new(variables),
             metrics: Arc::new(Metrics::new()),
             health: Arc::new(Health::default()),
-            postgres: Arc::new(Pools::new(ZeroRowQueries::from_env()?)),
+            postgres: Arc::new(Pools::new(ZeroRowQueries::from_env()?, crate::interfaces::postgres::pool_size_from_env()?)),
             log_dir: log_dir(flags, &runtime_config, state_dir.as_deref(), &cwd),
             runtime,
         })

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
@@ -20,6 +21,14 @@ use crate::runtime::instance::{ComponentContext, InstanceState};
 /// escapes a deadline or an abort: both land at its next yield.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Component instances alive at once in this process, HTTP requests and
+/// Kafka calls together (`TRIGGER_KAFKA_INSTANCE_SLOTS`). The pooling
+/// allocator reserves this many slots; a call beyond it waits for a free
+/// one (see [`PreparedComponent::store`]) instead of failing, so no limit
+/// of the triggers (`--http-max-connections`, partitions, batches) has to be
+/// kept below it.
+pub const DEFAULT_INSTANCE_SLOTS: u32 = 1_000;
+pub const INSTANCE_SLOTS_VARIABLE: &str = "TRIGGER_KAFKA_INSTANCE_SLOTS";
 /// How the engine is built (`--disable-pooling`, `--disable-cache`, `--cache`).
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -31,6 +40,7 @@ pub struct EngineOptions {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<InstanceState>,
+    slots: Arc<Semaphore>,
 }
 
 /// A compiled, linked component and what its instances are granted.
@@ -38,6 +48,29 @@ pub struct Runtime {
 pub struct PreparedComponent {
     pub pre: InstancePre<InstanceState>,
     pub context: Arc<ComponentContext>,
+    /// The process's instance slots, shared by every component.
+    slots: Arc<Semaphore>,
+}
+
+/// A store holding one of the process's instance slots. Fields drop in
+/// order: the store (and the instance in its pooling slot) first, then the
+/// permit, so a waiter never gets a permit before the slot is free.
+pub struct InstanceStore {
+    store: Store<InstanceState>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for InstanceStore {
+    type Target = Store<InstanceState>;
+    fn deref(&self) -> &Self::Target {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for InstanceStore {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.store
+    }
 }
 
 impl Runtime {
@@ -46,22 +79,25 @@ impl Runtime {
         config.wasm_component_model(true);
         // Compiled code checks the epoch at function entries and loop headers.
         config.epoch_interruption(true);
+        let slots = crate::env_choice::number_from_env(INSTANCE_SLOTS_VARIABLE, DEFAULT_INSTANCE_SLOTS, 1)?;
+        let keep_memory = crate::env_choice::number_from_env("TRIGGER_KAFKA_MEMORY_KEEP_RESIDENT", 4usize << 20, 0)?;
+        let keep_table = crate::env_choice::number_from_env("TRIGGER_KAFKA_TABLE_KEEP_RESIDENT", 64usize << 10, 0)?;
         if !options.disable_pooling {
             // Instances come from pre-reserved slots: instantiation is a few
             // microseconds instead of mmap calls per request.
             let mut pooling = PoolingAllocationConfig::default();
             pooling
-                .total_component_instances(1_000)
-                .total_core_instances(4_000)
-                .total_memories(1_000)
-                .total_tables(2_000)
+                .total_component_instances(slots)
+                .total_core_instances(slots.saturating_mul(4))
+                .total_memories(slots)
+                .total_tables(slots.saturating_mul(2))
                 .max_memory_size(256 << 20)
                 // Reset a freed slot with memset rather than madvise: madvise
                 // costs cross-CPU TLB shootdowns and the next instance then
                 // page-faults everything back (measured: ~40% of a no-op
                 // request's CPU). Components here touch only a few MiB.
-                .linear_memory_keep_resident(env_bytes("TRIGGER_KAFKA_MEMORY_KEEP_RESIDENT", 4 << 20))
-                .table_keep_resident(env_bytes("TRIGGER_KAFKA_TABLE_KEEP_RESIDENT", 64 << 10))
+                .linear_memory_keep_resident(keep_memory)
+                .table_keep_resident(keep_table)
                 .decommit_batch_size(64);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
         }
@@ -79,7 +115,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         crate::interfaces::add_to_linker(&mut linker)?;
-        Ok(Runtime { engine, linker })
+        Ok(Runtime { engine, linker, slots: Arc::new(Semaphore::new(slots as usize)) })
     }
 
     /// Compiles and links one component. A component importing something this
@@ -102,12 +138,20 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("component {id:?} cannot run on this host"))?;
-        Ok(PreparedComponent { pre, context })
+        Ok(PreparedComponent { pre, context, slots: self.slots.clone() })
     }
 }
 
 impl PreparedComponent {
-    pub fn new_store(&self) -> Store<InstanceState> {
+    /// A fresh store for one instance, once one of the process's instance
+    /// slots is free (waiting for it otherwise; callers bound the wait with
+    /// their call's deadline).
+    pub async fn store(&self) -> InstanceStore {
+        let slot = self.slots.clone().acquire_owned().await.expect("the slot semaphore is never closed");
+        InstanceStore { store: self.new_store(), _slot: slot }
+    }
+
+    fn new_store(&self) -> Store<InstanceState> {
         let mut store = Store::new(self.pre.engine(), InstanceState::new(self.context.clone()));
         store.limiter(|state| &mut state.limits);
         // Yield at every epoch tick, forever: the caller bounds the call with
@@ -135,11 +179,6 @@ fn start_epoch_ticker(engine: &Engine) -> Result<()> {
         })
         .context("starting the epoch ticker thread")?;
     Ok(())
-}
-
-/// A tuning knob with a default, overridable from the environment.
-fn env_bytes(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// Read from the preamble alone: core modules start with version 1;

@@ -20,13 +20,14 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use kafka_consumer::RateLimiter;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What one server tolerates.
@@ -41,11 +42,17 @@ pub struct ServeLimits {
     pub shutdown_grace: Duration,
 }
 
+impl ServeLimits {
+    /// The defaults, here only (the CLI's flags show and use these).
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+}
+
 impl Default for ServeLimits {
     fn default() -> Self {
         ServeLimits {
-            max_connections: 1024,
-            header_read_timeout: Duration::from_secs(10),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -78,10 +85,10 @@ pub async fn serve<S, B, F>(
     let mut builder = http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
     let mut errors = AcceptErrors::default();
-    let mut at_cap = Throttled::default();
+    let at_cap = RateLimiter::new(LOG_INTERVAL);
     tokio::pin!(shutdown);
     loop {
-        let Some(slot) = connection_slot(name, &slots, limits.max_connections, &mut at_cap, shutdown.as_mut()).await
+        let Some(slot) = connection_slot(name, &slots, limits.max_connections, &at_cap, shutdown.as_mut()).await
         else {
             break;
         };
@@ -117,28 +124,15 @@ pub async fn serve<S, B, F>(
     }
 }
 
-/// Counts events and lets one report through per [`LOG_INTERVAL`].
-#[derive(Default)]
-struct Throttled {
-    last: Option<Instant>,
-    count: u64,
-}
-
-impl Throttled {
-    fn event(&mut self, report: impl FnOnce(u64)) {
-        self.count += 1;
-        if self.last.is_none_or(|last| last.elapsed() >= LOG_INTERVAL) {
-            report(self.count);
-            self.last = Some(Instant::now());
-            self.count = 0;
-        }
-    }
-}
-
-#[derive(Default)]
 struct AcceptErrors {
-    log: Throttled,
+    log: RateLimiter,
     backoff: Option<Duration>,
+}
+
+impl Default for AcceptErrors {
+    fn default() -> Self {
+        AcceptErrors { log: RateLimiter::new(LOG_INTERVAL), backoff: None }
+    }
 }
 
 impl AcceptErrors {
@@ -146,18 +140,19 @@ impl AcceptErrors {
     fn failed(&mut self, name: &str, error: &std::io::Error) -> Duration {
         let pause = self.backoff.map_or(ACCEPT_BACKOFF_MIN, |b| (b * 2).min(ACCEPT_BACKOFF_MAX));
         self.backoff = Some(pause);
-        self.log.event(|count| {
+        if let Some(suppressed) = self.log.check() {
+            let count = suppressed + 1;
             tracing::warn!(
                 "{name}: accept failed: {error} ({count} failure(s) since the last report; retrying with backoff up to {ACCEPT_BACKOFF_MAX:?})"
             )
-        });
+        }
         pause
     }
 
     fn succeeded(&mut self, name: &str) {
         if self.backoff.take().is_some() {
-            tracing::info!("{name}: accepting connections again ({} failure(s) since the last report)", self.log.count);
-            self.log = Throttled::default();
+            tracing::info!("{name}: accepting connections again ({} failure(s) since the last report)", self.log.suppressed());
+            self.log.reset();
         }
     }
 }
@@ -168,17 +163,18 @@ async fn connection_slot(
     name: &str,
     slots: &Arc<Semaphore>,
     max_connections: usize,
-    at_cap: &mut Throttled,
+    at_cap: &RateLimiter,
     shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Option<OwnedSemaphorePermit> {
     if let Ok(slot) = slots.clone().try_acquire_owned() {
         return Some(slot);
     }
-    at_cap.event(|count| {
+    if let Some(suppressed) = at_cap.check() {
+        let count = suppressed + 1;
         tracing::warn!(
             "{name}: {max_connections} connections open (the cap); new clients wait ({count} time(s) since the last report)"
         )
-    });
+    }
     tokio::select! {
         slot = slots.clone().acquire_owned() => Some(slot.expect("never closed")),
         _ = shutdown => None,
@@ -198,7 +194,7 @@ mod tests {
         assert!(pauses.windows(2).all(|w| w[1] >= w[0]), "{pauses:?}");
         assert_eq!(*pauses.last().unwrap(), ACCEPT_BACKOFF_MAX);
         // The first failure was reported; the 11 after it are counted, not logged.
-        assert_eq!(errors.log.count, 11);
+        assert_eq!(errors.log.suppressed(), 11);
         errors.succeeded("test");
         assert_eq!(errors.backoff, None);
         assert_eq!(errors.failed("test", &error), ACCEPT_BACKOFF_MIN);

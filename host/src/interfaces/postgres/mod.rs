@@ -37,7 +37,15 @@ use tokio_postgres::RowStream;
 
 use crate::runtime::instance::MAX_HOST_BUFFERED_BYTES;
 
-pub use pools::Pools;
+pub use pools::{pool_size_from_env, Pools};
+
+/// `value` as a PostgreSQL connection URL (libpq's `postgres://` or
+/// `postgresql://` scheme, surrounding blanks ignored, as the components
+/// read their `database_url`), or None when it is not one.
+pub fn connection_url(value: &str) -> Option<&str> {
+    let value = value.trim();
+    (value.starts_with("postgres://") || value.starts_with("postgresql://")).then_some(value)
+}
 use values::{buffered_size, convert_row, data_type, to_sql};
 use zero_rows::ZeroRowCheck;
 pub use zero_rows::ZeroRowQueries;

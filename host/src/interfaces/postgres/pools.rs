@@ -16,6 +16,13 @@ use crate::interfaces::outbound_networking::AllowedHosts;
 /// Connections kept per connection string (Spin keeps 64); overridable with
 /// `TRIGGER_KAFKA_PG_POOL_SIZE`. A component waits for a free one beyond it.
 const DEFAULT_POOL_SIZE: usize = 32;
+pub const POOL_SIZE_VARIABLE: &str = "TRIGGER_KAFKA_PG_POOL_SIZE";
+
+/// `TRIGGER_KAFKA_PG_POOL_SIZE`, read once at startup: malformed is a
+/// startup error, not a silent default.
+pub fn pool_size_from_env() -> anyhow::Result<usize> {
+    crate::env_choice::number_from_env(POOL_SIZE_VARIABLE, DEFAULT_POOL_SIZE, 1)
+}
 
 /// Most distinct connection strings with a pool at once. A component can
 /// open any address its `allowed_outbound_hosts` permits (with a wildcard,
@@ -32,13 +39,16 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Pools {
     by_address: Mutex<HashMap<String, (Pool, Instant)>>,
     zero_rows: Arc<ZeroRowCheck>,
+    /// Connections per pool.
+    size: usize,
 }
 
 impl Pools {
-    pub fn new(zero_row_queries: ZeroRowQueries) -> Self {
+    pub fn new(zero_row_queries: ZeroRowQueries, size: usize) -> Self {
         Pools {
             by_address: Mutex::default(),
             zero_rows: Arc::new(ZeroRowCheck::new(zero_row_queries)),
+            size,
         }
     }
 
@@ -81,7 +91,7 @@ impl Pools {
             *used = Instant::now();
             return Ok(pool.clone());
         }
-        let pool = new_pool(address).map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
+        let pool = new_pool(address, self.size).map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
         if pools.len() >= MAX_POOLS {
             if let Some(oldest) = pools.iter().min_by_key(|(_, (_, used))| *used).map(|(a, _)| a.clone()) {
                 pools.remove(&oldest);
@@ -110,7 +120,7 @@ fn redact(address: &str) -> String {
     }
 }
 
-fn new_pool(address: &str) -> anyhow::Result<Pool> {
+fn new_pool(address: &str, size: usize) -> anyhow::Result<Pool> {
     let config: tokio_postgres::Config = address.parse().context("parsing Postgres connection string")?;
     // Liveness is checked without a round trip (a connection the server
     // closed, as on a restart, is seen closed and discarded); what matters
@@ -123,7 +133,6 @@ fn new_pool(address: &str) -> anyhow::Result<Pool> {
         let connector = native_tls::TlsConnector::builder().build().context("TLS setup")?;
         Manager::from_config(config, postgres_native_tls::MakeTlsConnector::new(connector), manager_config)
     };
-    let size = std::env::var("TRIGGER_KAFKA_PG_POOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_POOL_SIZE);
     Ok(Pool::builder(manager)
         .max_size(size)
         .runtime(deadpool_postgres::Runtime::Tokio1)

@@ -5,9 +5,10 @@
 //! Unlike Spin, which opens a new connection per `open`, connections are
 //! pooled per database by default and keep their prepared-statement caches
 //! (`connections`: `TRIGGER_KAFKA_SQLITE_CONNECTIONS=per-open` behaves as
-//! Spin, and the tests run so); a connection goes back to the pool only
-//! outside any transaction (an open one is rolled back), so no transaction
-//! leaks between instances. Within this process writes to a
+//! Spin); a connection goes back to the pool only outside any transaction
+//! (an open one is rolled back) and with nothing an instance set on it
+//! (`reset`: PRAGMAs put back, or the connection closed), so neither
+//! transactions nor connection settings leak between instances. Within this process writes to a
 //! database pass one gate at a time, so concurrent writers queue instead of
 //! sleeping in SQLite's busy handler; across processes (this trigger beside
 //! Spin's HTTP trigger) SQLite's own locking with a busy timeout applies.
@@ -16,6 +17,7 @@
 
 pub mod bindings;
 mod connections;
+mod reset;
 
 pub use connections::{Connections, SQLITE_CONNECTIONS_VARIABLE};
 
@@ -68,7 +70,7 @@ struct Database {
     /// Whether connections are reused (never for in-memory databases, which
     /// are a fresh one per connection).
     pooled: bool,
-    idle: Mutex<Vec<rusqlite::Connection>>,
+    idle: Mutex<Vec<Conn>>,
     write_gate: Arc<Mutex<()>>,
 }
 
@@ -107,7 +109,7 @@ impl Databases {
     /// Runs `statements` against a database at startup (`--sqlite`).
     pub fn run_startup_statement(&self, label: &str, sql: &str) -> anyhow::Result<()> {
         let db = self.by_label.get(label).ok_or_else(|| anyhow::anyhow!("no database {label:?}"))?;
-        let conn = db.connect().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let conn = db.connect().map_err(|e| anyhow::anyhow!("{e:?}"))?.conn;
         // This host's own write: wait for another process's writer.
         conn.busy_timeout(LOCK_TIMEOUT)?;
         conn.execute_batch(sql)?;
@@ -129,8 +131,14 @@ impl Databases {
     }
 }
 
+/// A rusqlite connection and, when pooled, what watches it for the next user.
+struct Conn {
+    conn: rusqlite::Connection,
+    state: Option<reset::ConnectionState>,
+}
+
 impl Database {
-    fn connect(&self) -> Result<rusqlite::Connection, Error> {
+    fn connect(&self) -> Result<Conn, Error> {
         let io = |e: rusqlite::Error| Error::Io(e.to_string());
         let conn = match &self.path {
             Some(path) => rusqlite::Connection::open(path).map_err(io)?,
@@ -141,16 +149,22 @@ impl Database {
         // `prepare_write`), so both runtimes run the same statements.
         conn.set_prepared_statement_cache_capacity(64);
         // As Spin: components may not ATTACH other files.
-        conn.authorizer(Some(|ctx: rusqlite::hooks::AuthContext<'_>| {
-            use rusqlite::hooks::{AuthAction, Authorization};
-            match ctx.action {
-                AuthAction::Attach { filename } if !matches!(filename, "" | ":memory:") => {
-                    Authorization::Deny
+        fn attaches_a_file(action: &rusqlite::hooks::AuthAction<'_>) -> bool {
+            matches!(action, rusqlite::hooks::AuthAction::Attach { filename } if !matches!(*filename, "" | ":memory:"))
+        }
+        let state = if self.pooled {
+            Some(reset::ConnectionState::watch(&conn, attaches_a_file).map_err(io)?)
+        } else {
+            conn.authorizer(Some(|ctx: rusqlite::hooks::AuthContext<'_>| {
+                if attaches_a_file(&ctx.action) {
+                    rusqlite::hooks::Authorization::Deny
+                } else {
+                    rusqlite::hooks::Authorization::Allow
                 }
-                _ => Authorization::Allow,
-            }
-        }));
-        Ok(conn)
+            }));
+            None
+        };
+        Ok(Conn { conn, state })
     }
 }
 
@@ -165,7 +179,7 @@ pub struct Connection {
 /// the blocking thread that runs a statement.
 struct Session {
     db: Arc<Database>,
-    conn: Option<rusqlite::Connection>,
+    conn: Option<Conn>,
     /// Held while this connection writes, or has a transaction open.
     gate: Option<parking_lot::ArcMutexGuard<RawMutex, ()>>,
 }
@@ -201,18 +215,18 @@ impl Connection {
     }
 
     pub fn last_insert_rowid(&self) -> i64 {
-        self.session.as_ref().and_then(|s| s.conn.as_ref()).map_or(0, |c| c.last_insert_rowid())
+        self.session.as_ref().and_then(|s| s.conn.as_ref()).map_or(0, |c| c.conn.last_insert_rowid())
     }
 
     pub fn changes(&self) -> u64 {
-        self.session.as_ref().and_then(|s| s.conn.as_ref()).map_or(0, |c| c.changes())
+        self.session.as_ref().and_then(|s| s.conn.as_ref()).map_or(0, |c| c.conn.changes())
     }
 }
 
 impl Session {
     fn execute(&mut self, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
         let io = |e: rusqlite::Error| Error::Io(e.to_string());
-        let conn = self.conn.as_ref().ok_or(Error::InvalidConnection)?;
+        let conn = &self.conn.as_ref().ok_or(Error::InvalidConnection)?.conn;
         let mut stmt = conn.prepare_cached(sql).map_err(io)?;
         if self.gate.is_none() && (!stmt.readonly() || is_transaction_start(sql)) {
             // On a blocking thread already: waiting here takes no async worker.
@@ -278,11 +292,13 @@ impl Drop for Session {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         // An instance that ends mid-transaction must not hand it to the next.
-        if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+        if !conn.conn.is_autocommit() && conn.conn.execute_batch("ROLLBACK").is_err() {
             return; // a connection in an unknown state is closed, not pooled
         }
         self.gate = None;
-        if self.db.pooled {
+        // Nor what it set on the connection (see `reset`).
+        let clean = conn.state.as_ref().is_some_and(|state| state.reset(&conn.conn));
+        if self.db.pooled && clean {
             let mut idle = self.db.idle.lock();
             if idle.len() < MAX_IDLE {
                 idle.push(conn);
@@ -310,23 +326,50 @@ mod tests {
         .unwrap()
     }
 
-    /// What one `open` leaves on its connection (here `cache_size`) reaches
-    /// the next `open` only when pooled; per-open, every `open` starts as
-    /// on Spin, from SQLite's defaults.
+    /// What one instance sets on its connection never reaches the next
+    /// `open`, in either mode, whichever component (the set of labels it is
+    /// granted) opens the label next: PRAGMAs are put back or the
+    /// connection is closed, TEMP objects close it. Pooled, a connection
+    /// whose instance only set restorable PRAGMAs is still reused.
     #[tokio::test(flavor = "multi_thread")]
-    async fn per_open_connections_start_fresh_as_on_spin() {
-        let allowed = HashSet::from(["default".to_owned()]);
-        let cache_size_after_set = |connections| {
+    async fn nothing_an_instance_sets_on_its_connection_reaches_the_next() {
+        let one = HashSet::from(["default".to_owned()]);
+        let other = HashSet::from(["default".to_owned(), "other".to_owned()]);
+        let query = |c: &mut Connection, sql: &str| c.execute_blocking(sql, vec![]).unwrap().rows;
+        for connections in [Connections::Pooled, Connections::PerOpen] {
             let dir = tempfile::tempdir().unwrap();
             let dbs = dbs_with(dir.path(), connections);
-            let mut c = dbs.open("default", &allowed).unwrap();
-            c.execute_blocking("PRAGMA cache_size = 12345", vec![]).unwrap();
+            let mut c = dbs.open("default", &one).unwrap();
+            let opening_timeout = query(&mut c, "PRAGMA busy_timeout");
+            let opening_synchronous = query(&mut c, "PRAGMA synchronous");
+            query(&mut c, "CREATE TABLE t (x INTEGER)");
+            query(&mut c, "INSERT INTO t VALUES (1)");
+            query(&mut c, "PRAGMA busy_timeout = 1234");
+            query(&mut c, "PRAGMA synchronous = OFF");
+            query(&mut c, "PRAGMA cache_size = 12345");
             drop(c);
-            let mut c = dbs.open("default", &allowed).unwrap();
-            c.execute_blocking("PRAGMA cache_size", vec![]).unwrap().rows
-        };
-        assert_eq!(cache_size_after_set(Connections::Pooled), vec![vec![Value::Integer(12345)]]);
-        assert_eq!(cache_size_after_set(Connections::PerOpen), vec![vec![Value::Integer(-2000)]], "SQLite's default");
+            if connections == Connections::Pooled {
+                assert_eq!(dbs.by_label["default"].idle.lock().len(), 1, "restorable PRAGMAs keep the connection pooled");
+            }
+            let mut c = dbs.open("default", &other).unwrap();
+            assert_eq!(query(&mut c, "PRAGMA cache_size"), vec![vec![Value::Integer(-2000)]], "{connections:?}: SQLite's default");
+            assert_eq!(query(&mut c, "PRAGMA busy_timeout"), opening_timeout, "{connections:?}");
+            assert_eq!(query(&mut c, "PRAGMA synchronous"), opening_synchronous, "{connections:?}");
+            assert_eq!(c.last_insert_rowid(), 0, "{connections:?}");
+            // Things that are not put back: the connection is not reused.
+            query(&mut c, "CREATE TEMP TABLE scratch (x)");
+            query(&mut c, "PRAGMA recursive_triggers = ON");
+            query(&mut c, "PRAGMA cache_size = 777");
+            drop(c);
+            // The other spelling of a TEMP table.
+            let mut c = dbs.open("default", &one).unwrap();
+            query(&mut c, "CREATE TABLE temp.other_scratch (x)");
+            drop(c);
+            let mut c = dbs.open("default", &one).unwrap();
+            assert_eq!(query(&mut c, "SELECT count(*) FROM temp.sqlite_schema"), vec![vec![Value::Integer(0)]], "{connections:?}");
+            assert_eq!(query(&mut c, "PRAGMA recursive_triggers"), vec![vec![Value::Integer(0)]], "{connections:?}");
+            assert_eq!(query(&mut c, "PRAGMA cache_size"), vec![vec![Value::Integer(-2000)]], "{connections:?}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread")]

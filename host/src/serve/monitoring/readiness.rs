@@ -61,16 +61,18 @@ impl Health {
     }
 }
 
-/// The PostgreSQL store the component is configured with: its
-/// `database_url` variable, resolved now (a variable provider may change
-/// it), when it names PostgreSQL. Probed before any instance opens it, so a
-/// store that is down before the first request makes the process not ready.
+/// The PostgreSQL stores the component is configured with: each of its
+/// variables whose value, resolved now (a variable provider may change it),
+/// is a PostgreSQL connection URL. Whatever the variable is called: the host
+/// knows no app's names. Probed before any instance opens them, so a store
+/// that is down before the first request makes the process not ready.
 fn configured_postgres(context: &crate::runtime::instance::ComponentContext) -> Vec<String> {
-    let Some(template) = context.config.get("database_url") else { return Vec::new() };
-    match context.variables.render(template) {
-        Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => vec![url],
-        _ => Vec::new(),
-    }
+    context
+        .config
+        .values()
+        .filter_map(|template| context.variables.render(template).ok())
+        .filter_map(|value| crate::interfaces::postgres::connection_url(&value).map(str::to_owned))
+        .collect()
 }
 
 /// A read on each SQLite database the component may open (the file is there,

@@ -118,10 +118,11 @@ impl HttpTrigger {
     async fn handle(&self, req: hyper::Request<Incoming>, local: SocketAddr, client: SocketAddr) -> hyper::Response<ResponseBody> {
         let path = req.uri().path().to_owned();
         if path == "/.well-known/spin/health" {
+            // Spin's health check answers a plain "OK"; probes expect it.
             return plain(200, "OK");
         }
         let Some(route) = self.route(&path) else {
-            return plain(404, "Not Found");
+            return json(404, NOT_FOUND);
         };
         match self.call(route, req, local, client).await {
             Ok(response) => response,
@@ -131,30 +132,33 @@ impl HttpTrigger {
                     route.component_id,
                     self.limits.request_timeout
                 );
-                json(504, r#"{"detail": "The request timed out."}"#)
+                json(504, TIMED_OUT)
             }
             Err(CallError::Failed(e)) => {
+                // The cause (a trap, an instantiation failure) is logged,
+                // never sent: it is the host's business, not the client's.
                 tracing::error!("component {} failed: {e:?}", route.component_id);
-                plain(500, "Internal Server Error")
+                json(500, INTERNAL_ERROR)
             }
         }
     }
 
     async fn call(&self, route: &Served, mut req: hyper::Request<Incoming>, local: SocketAddr, client: SocketAddr) -> Result<hyper::Response<ResponseBody>, CallError> {
         add_spin_headers(&mut req, route, local, client);
-        let mut store = route.component.new_store();
+        // The deadline covers the whole call: waiting for an instance slot
+        // (all busy: the request waits rather than fails), and the body the
+        // guest may keep streaming after setting the response. Past it, the
+        // task's future, and with it the instance, is dropped (a looping
+        // guest yields at every epoch tick, so the drop lands).
+        let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
+        let mut store = tokio::time::timeout_at(deadline, route.component.store()).await.map_err(|_| CallError::TimedOut)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(failed)?;
         let out = store.data_mut().http().new_response_outparam(sender).map_err(failed)?;
         let pre = route.pre.clone();
-        // The deadline covers the whole call, the body the guest may keep
-        // streaming after setting the response included: past it, the task's
-        // future, and with it the instance, is dropped (a looping guest yields
-        // at every epoch tick, so the drop lands).
-        let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
         let task = tokio::spawn(tokio::time::timeout_at(deadline, async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, out).await
+            let proxy = pre.instantiate_async(&mut *store).await?;
+            proxy.wasi_http_incoming_handler().call_handle(&mut *store, incoming, out).await
         }));
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
@@ -187,11 +191,22 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
 }
 
+impl HttpLimits {
+    /// The default, here only (the CLI's flag shows and uses it).
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+}
+
 impl Default for HttpLimits {
     fn default() -> Self {
-        HttpLimits { serve: ServeLimits::default(), request_timeout: Duration::from_secs(30) }
+        HttpLimits { serve: ServeLimits::default(), request_timeout: Self::DEFAULT_REQUEST_TIMEOUT }
     }
 }
+
+// What the host itself answers, JSON as every response of the app (the
+// shapes of the app's own errors: `{"detail": ...}`).
+const NOT_FOUND: &str = r#"{"detail": "Not found."}"#;
+const TIMED_OUT: &str = r#"{"detail": "The request timed out."}"#;
+const INTERNAL_ERROR: &str = r#"{"detail": "Internal server error."}"#;
 
 fn json(status: u16, text: &'static str) -> hyper::Response<ResponseBody> {
     let mut response = plain(status, text);

@@ -65,6 +65,9 @@ struct TriggerSettings {
     /// Handler calls per record before a retryable failure is dead-lettered;
     /// 0 = retry until it succeeds (the partition waits).
     max_attempts: Option<u32>,
+    /// Traps of the component on one record before it is dead-lettered
+    /// (kind `trap`), whatever max_attempts says; default 3.
+    max_trap_attempts: Option<u32>,
     initial_backoff_ms: Option<u64>,
     max_backoff_ms: Option<u64>,
     /// Most records per call of the optional batch export.
@@ -125,6 +128,7 @@ pub fn consumer_config(
     let defaults = RetryPolicy::default();
     config.retry = RetryPolicy {
         max_attempts: t.max_attempts.unwrap_or(defaults.max_attempts),
+        max_trap_attempts: t.max_trap_attempts.unwrap_or(defaults.max_trap_attempts),
         initial_backoff: t.initial_backoff_ms.map_or(defaults.initial_backoff, Duration::from_millis),
         max_backoff: t.max_backoff_ms.map_or(defaults.max_backoff, Duration::from_millis),
         ..defaults
@@ -170,30 +174,18 @@ impl ComponentHandler {
         })?;
         Ok(ComponentHandler { exports, component })
     }
-
-    fn outcome(&self, result: wasmtime::Result<Result<(), HandleError>>) -> Result<(), HandleError> {
-        // A trap may be transient (out of memory under load) or caused by the
-        // record: retried as the policy says (bounded, then dead-lettered, or
-        // until it succeeds with max_attempts = 0).
-        result.unwrap_or_else(|trap| {
-            Err(HandleError::Retryable(format!(
-                "component {} trapped: {trap:#}",
-                self.component.context.id
-            )))
-        })
-    }
 }
 
 impl RecordHandler for ComponentHandler {
     async fn handle(&self, record: KafkaRecord) -> Result<(), HandleError> {
-        self.outcome(self.exports.call_one(&self.component, record).await)
+        self.exports.call_one(&self.component, record).await
     }
 
     async fn handle_batch(&self, records: &[KafkaRecord]) -> Option<Result<(), HandleError>> {
         if !self.exports.has_batch() {
             return None;
         }
-        Some(self.outcome(self.exports.call_batch(&self.component, records).await))
+        Some(self.exports.call_batch(&self.component, records).await)
     }
 
     fn trace_span(&self, span: &tracing::Span, records: &[KafkaRecord]) {
@@ -258,6 +250,7 @@ mod tests {
         assert_eq!(c.start_offset, StartOffset::Latest);
         assert_eq!(c.dead_letter_topic.as_deref(), Some("user_service.dlq"));
         assert_eq!(c.retry.max_attempts, 3);
+        assert_eq!(c.retry.max_trap_attempts, 3, "the default");
         assert_eq!(c.retry.initial_backoff, Duration::from_millis(50));
         assert_eq!(c.max_batch, 500);
         assert_eq!(c.handler_timeout, Duration::from_millis(2500));

@@ -50,20 +50,24 @@ macro_rules! version {
                     self.batch.is_some()
                 }
 
-                pub async fn call_one(&self, component: &PreparedComponent, record: KafkaRecord) -> wasmtime::Result<Result<(), HandleError>> {
-                    let mut store = component.new_store();
-                    let instance = component.pre.instantiate_async(&mut store).await?;
-                    let guest = self.single.load(&mut store, &instance)?;
-                    Ok(guest.call_handle_message(&mut store, &to_wit(record)).await?.map_err(from_wit))
+                pub async fn call_one(&self, component: &PreparedComponent, record: KafkaRecord) -> Result<(), HandleError> {
+                    let mut store = component.store().await;
+                    let not_started = |e| super::not_started(component, e);
+                    let instance = component.pre.instantiate_async(&mut *store).await.map_err(not_started)?;
+                    let guest = self.single.load(&mut *store, &instance).map_err(not_started)?;
+                    let result = guest.call_handle_message(&mut *store, &to_wit(record)).await;
+                    result.map_err(|trap| super::trapped(component, trap))?.map_err(from_wit)
                 }
 
-                pub async fn call_batch(&self, component: &PreparedComponent, records: &[KafkaRecord]) -> wasmtime::Result<Result<(), HandleError>> {
+                pub async fn call_batch(&self, component: &PreparedComponent, records: &[KafkaRecord]) -> Result<(), HandleError> {
                     let indices = self.batch.as_ref().expect("checked by has_batch");
-                    let mut store = component.new_store();
-                    let instance = component.pre.instantiate_async(&mut store).await?;
-                    let guest = indices.load(&mut store, &instance)?;
+                    let mut store = component.store().await;
+                    let not_started = |e| super::not_started(component, e);
+                    let instance = component.pre.instantiate_async(&mut *store).await.map_err(not_started)?;
+                    let guest = indices.load(&mut *store, &instance).map_err(not_started)?;
                     let messages: Vec<wit::KafkaRecord> = records.iter().cloned().map(to_wit).collect();
-                    Ok(guest.call_handle_messages(&mut store, &messages).await?.map_err(from_wit))
+                    let result = guest.call_handle_messages(&mut *store, &messages).await;
+                    result.map_err(|trap| super::trapped(component, trap))?.map_err(from_wit)
                 }
             }
 
@@ -88,6 +92,19 @@ macro_rules! version {
             }
         }
     };
+}
+
+/// The instance could not be created: nothing of the record ran, so it is
+/// the host's trouble (memory, a slot), retried as a transient failure.
+fn not_started(component: &PreparedComponent, e: wasmtime::Error) -> HandleError {
+    HandleError::Retryable(format!("component {} could not be instantiated: {e:#}", component.context.id))
+}
+
+/// A trap may be transient (out of memory under load) or caused by the
+/// record: the consumer retries it, and dead-letters it (kind `trap`) once it
+/// trapped `max_trap_attempts` times on the record.
+fn trapped(component: &PreparedComponent, trap: wasmtime::Error) -> HandleError {
+    HandleError::Trap(format!("component {} trapped: {trap:#}", component.context.id))
 }
 
 // 0.2.0 passes the value as it is; 0.1.0 cannot say "null", so a tombstone
@@ -119,14 +136,14 @@ impl Exports {
         }
     }
 
-    pub async fn call_one(&self, component: &PreparedComponent, record: KafkaRecord) -> wasmtime::Result<Result<(), HandleError>> {
+    pub async fn call_one(&self, component: &PreparedComponent, record: KafkaRecord) -> Result<(), HandleError> {
         match self {
             Exports::V0_2(i) => i.call_one(component, record).await,
             Exports::V0_1(i) => i.call_one(component, record).await,
         }
     }
 
-    pub async fn call_batch(&self, component: &PreparedComponent, records: &[KafkaRecord]) -> wasmtime::Result<Result<(), HandleError>> {
+    pub async fn call_batch(&self, component: &PreparedComponent, records: &[KafkaRecord]) -> Result<(), HandleError> {
         match self {
             Exports::V0_2(i) => i.call_batch(component, records).await,
             Exports::V0_1(i) => i.call_batch(component, records).await,

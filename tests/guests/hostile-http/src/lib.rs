@@ -4,6 +4,10 @@
 //! - `/alloc?mib=N`: allocates and touches N MiB of linear memory;
 //! - `/sqlite-open?n=N`: opens N SQLite connections and holds them all;
 //! - `/sqlite-big?mib=N`: a query whose result is N MiB of blobs;
+//! - `/trap`: panics (a trap);
+//! - `/sleep?ms=N`: sleeps N ms, then answers 200 "slept";
+//! - `/sqlite-leak`: reports what an earlier instance may have left on its
+//!   SQLite connection (TEMP tables, `cache_size`), then leaves both;
 //! - anything else: 200 "ok".
 
 use spin_sdk::http::{Request, Response};
@@ -16,6 +20,28 @@ fn handle(req: Request) -> anyhow::Result<Response> {
         loop {
             n = std::hint::black_box(n.wrapping_add(1));
         }
+    }
+    if path.ends_with("/trap") {
+        panic!("the /trap route traps");
+    }
+    if path.ends_with("/sleep") {
+        std::thread::sleep(std::time::Duration::from_millis(number(&req, "ms") as u64));
+        return Ok(Response::new(200, "slept"));
+    }
+    if path.ends_with("/sqlite-leak") {
+        use spin_sdk::sqlite::Value;
+        let db = spin_sdk::sqlite::Connection::open_default()?;
+        let integer = |sql: &str| -> anyhow::Result<i64> {
+            match db.execute(sql, &[])?.rows.first().and_then(|row| row.values.first()) {
+                Some(Value::Integer(n)) => Ok(*n),
+                other => anyhow::bail!("{sql}: {other:?}"),
+            }
+        };
+        let temp = integer("SELECT count(*) FROM temp.sqlite_schema")?;
+        let cache = integer("PRAGMA cache_size")?;
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS leak (x)", &[])?;
+        db.execute("PRAGMA cache_size = 12345", &[])?;
+        return Ok(Response::new(200, format!("temp={temp} cache={cache}")));
     }
     if path.ends_with("/alloc") {
         let mib: usize = req

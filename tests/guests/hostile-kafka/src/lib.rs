@@ -3,7 +3,11 @@
 //! makes `handle-message` spin forever without calling the host. Every other
 //! call (and every call with `hang` false) appends (partition, offset, value)
 //! to the SQLite table `applied`, so a test counts how often each record was
-//! applied, and by which process (the variable `owner`).
+//! applied, and by which process (the variable `owner`). Whatever the
+//! variables, a record whose value is `trap` makes the guest panic (a trap),
+//! every time; one whose value is `huge-error` fails permanently with an
+//! error text of 2 MiB (multi-byte characters, so a cut by bytes would fall
+//! mid-character).
 
 wit_bindgen::generate!({
     path: "../../../wit/v0.1",
@@ -22,6 +26,12 @@ fn variable(name: &str) -> String {
 
 impl Guest for Hostile {
     fn handle_message(message: KafkaRecord) -> Result<(), HandleError> {
+        if message.value == b"trap" {
+            panic!("this record always traps (offset {})", message.offset);
+        }
+        if message.value == b"huge-error" {
+            return Err(HandleError::Permanent("é".repeat(1 << 20)));
+        }
         if message.value == b"loop" && variable("hang") == "true" {
             let mut n: u64 = 0;
             loop {

@@ -18,7 +18,7 @@
 //! control, DDL, the bookkeeping INSERTs, the PRAGMAs that set) except the
 //! reads, which each yield exactly one row (spin#3671, see `crate::db`).
 
-use crate::db::{Database, DbError, Dialect, SqlValue};
+use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 use crate::dialect::{in_transaction, prepare_write};
 
 /// SQLite's migrations in order: (file name, SQL). Append only; never edit one that shipped.
@@ -60,7 +60,31 @@ pub(crate) fn migrate_to(db: &impl Database, target: usize) -> Result<(), DbErro
     }
 }
 
+/// How often a starter that SQLite answered "busy" without waiting tries the
+/// migration again, and how long it pauses in between.
+const SQLITE_BUSY_RETRIES: u32 = 50;
+const SQLITE_BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Starters racing on a new file: SQLite answers some of them SQLITE_BUSY at
+/// once, without its busy handler (a connection switching the file to WAL, or
+/// one meeting that switch), whatever `busy_timeout` says. The migration is
+/// idempotent (it reads `user_version` under the write lock), so such a
+/// starter simply tries again; any other error, or a busy that outlasts the
+/// retries (a second), is the caller's.
 fn migrate_sqlite(db: &impl Database, wanted: &'static [(&'static str, &'static str)]) -> Result<(), DbError> {
+    let mut attempt = 0;
+    loop {
+        match migrate_sqlite_once(db, wanted) {
+            Err(e) if e.kind() == DbErrorKind::Busy && attempt < SQLITE_BUSY_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(SQLITE_BUSY_PAUSE);
+            }
+            result => return result,
+        }
+    }
+}
+
+fn migrate_sqlite_once(db: &impl Database, wanted: &'static [(&'static str, &'static str)]) -> Result<(), DbError> {
     prepare_write(db)?;
     // WAL lets readers and one writer (the HTTP and the Kafka trigger, two
     // processes) work at once. It is persistent in the file and cannot change

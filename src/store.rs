@@ -8,13 +8,15 @@
 //! write readies the connection for writing (SQLite only) and runs its upsert.
 //! Migrations run only when a statement reports the schema behind.
 
+use std::sync::LazyLock;
+
 use uuid::Uuid;
 
 use crate::conditions::Preconditions;
 use crate::db::{Database, DbError, DbErrorKind, Dialect, SqlValue};
 use crate::dialect::{prepare_write, query, query_changed_row};
 use crate::migrations::migrate;
-use crate::model::{UserInfo, UserPatch};
+use crate::model::{UserInfo, UserPatch, FIELDS};
 
 /// Whether the upsert created the user or updated an existing one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,14 +63,21 @@ pub enum Deleted {
 // (spin#3671, see `crate::db`): the one-row VALUES joined to the user, whose
 // columns are NULL when there is none (or only its tombstone). user_id is
 // the primary key, so the join matches at most one row.
-const SELECT_USER: &str = "SELECT u.user_id, u.first_name, u.last_name, u.email, u.phone_number, u.revision \
-     FROM (VALUES (1)) AS one LEFT JOIN user_info u ON u.user_id = CAST($1 AS TEXT) AND u.deleted = 0";
+// Columns of both: user_id, FIELDS, revision (`user_from_row`).
+static SELECT_USER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT u.user_id, {}, u.revision \
+         FROM (VALUES (1)) AS one LEFT JOIN user_info u ON u.user_id = CAST($1 AS TEXT) AND u.deleted = 0",
+        FIELDS.map(|c| format!("u.{c}")).join(", ")
+    )
+});
 
 // The saved row of `POST /user`'s write (`crate::upsert`). `revision` =
 // `created_revision` means this write began the user's life: a create.
 // Unconditional, the upsert always yields this row (its DO UPDATE has no
 // WHERE); a conditional write may yield none (`query_changed_row`).
-const RETURNING_USER: &str = " RETURNING user_id, first_name, last_name, email, phone_number, revision, created_revision";
+static RETURNING_USER: LazyLock<String> =
+    LazyLock::new(|| format!(" RETURNING user_id, {}, revision, created_revision", FIELDS.join(", ")));
 
 /// Runs `work`; when it finds the schema behind (a fresh or older database),
 /// migrates and runs it once more. `work` must leave no transaction open when
@@ -134,7 +143,7 @@ pub fn write_user_if(db: &impl Database, patch: &UserPatch, preconditions: &Prec
         let (condition, values) = preconditions.sql(params.len() + 1).expect("conditions present");
         sql.push_str(if preconditions.requires_current() { " AND " } else { " WHERE " });
         sql.push_str(&condition);
-        sql.push_str(RETURNING_USER);
+        sql.push_str(&RETURNING_USER);
         params.extend(values);
         query_changed_row(db, &sql, &params)?.map(|row| saved_from_row(&row)).transpose()
     };
@@ -173,7 +182,7 @@ pub fn delete_user(db: &impl Database, user_id: Uuid, preconditions: &Preconditi
 
 /// Looks a user up by id (no migration, no retry).
 pub(crate) fn find_user(db: &impl Database, user_id: Uuid) -> Result<Option<Stored>, DbError> {
-    let rows = query(db, SELECT_USER, &[SqlValue::Text(user_id.to_string())])?;
+    let rows = query(db, &SELECT_USER, &[SqlValue::Text(user_id.to_string())])?;
     match rows.first() {
         // A NULL key: the LEFT JOIN found no user.
         Some(row) if row.first() == Some(&SqlValue::Null) => Ok(None),
@@ -187,14 +196,14 @@ pub(crate) fn find_user(db: &impl Database, user_id: Uuid) -> Result<Option<Stor
 /// through [`with_schema`].
 fn upsert_user(db: &impl Database, patch: &UserPatch) -> Result<Saved, DbError> {
     let (mut sql, params) = crate::upsert::statement(&[patch]);
-    sql.push_str(RETURNING_USER);
+    sql.push_str(&RETURNING_USER);
     let rows = query(db, &sql, &params)?;
     saved_from_row(rows.first().ok_or_else(|| DbError::other("upsert returned no row"))?)
 }
 
 fn saved_from_row(row: &[SqlValue]) -> Result<Saved, DbError> {
     let (user, revision) = user_from_row(row)?;
-    let created_revision = match row.get(6) {
+    let created_revision = match row.get(FIELDS.len() + 2) {
         Some(SqlValue::Integer(r)) => *r,
         other => return Err(DbError::other(format!("created_revision: expected integer, got {other:?}"))),
     };
@@ -208,16 +217,13 @@ fn user_from_row(row: &[SqlValue]) -> Result<(UserInfo, i64), DbError> {
         other => Err(DbError::other(format!("column {i}: expected text, got {other:?}"))),
     };
     let user_id = Uuid::parse_str(&text(0)?).map_err(|e| DbError::other(format!("stored user_id: {e}")))?;
-    let revision = match row.get(5) {
+    let revision = match row.get(FIELDS.len() + 1) {
         Some(SqlValue::Integer(r)) => *r,
         other => return Err(DbError::other(format!("revision: expected integer, got {other:?}"))),
     };
-    let user = UserInfo {
-        user_id,
-        first_name: text(1)?,
-        last_name: text(2)?,
-        email: text(3)?,
-        phone_number: text(4)?,
-    };
-    Ok((user, revision))
+    let mut fields = [const { String::new() }; FIELDS.len()];
+    for (i, field) in fields.iter_mut().enumerate() {
+        *field = text(i + 1)?;
+    }
+    Ok((UserInfo::from_fields(user_id, fields), revision))
 }

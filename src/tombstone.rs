@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::db::{Database, DbError, SqlValue};
 use crate::dialect::execute;
-use crate::upsert::{FIELDS, MAX_ROWS};
+use crate::model::FIELDS;
+use crate::upsert::MAX_ROWS;
 
 /// `UPDATE … WHERE user_id IN (…)` for `count` ids bound from `$1`, live
 /// rows only (deleting a tombstone again changes nothing, not even its

@@ -27,30 +27,23 @@ use std::collections::HashSet;
 
 use crate::db::{Database, DbError, SqlValue};
 use crate::dialect::execute;
-use crate::model::UserPatch;
+use crate::model::{UserPatch, FIELDS};
 
 /// Rows per statement at most: 5 parameters each, so 500 parameters.
 pub(crate) const MAX_ROWS: usize = 100;
 
-/// The optional columns, in the order `Shape` numbers them.
-pub(crate) const FIELDS: [&str; 4] = ["first_name", "last_name", "email", "phone_number"];
-
-/// Which of [`FIELDS`] a patch carries.
+/// Which of [`FIELDS`] a patch carries, in their order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Shape([bool; 4]);
 
 impl Shape {
     fn of(patch: &UserPatch) -> Self {
-        Shape(values(patch).map(|v| v.is_some()))
+        Shape(patch.fields().map(|v| v.is_some()))
     }
 
     fn present(self) -> impl Iterator<Item = &'static str> {
         FIELDS.into_iter().zip(self.0).filter_map(|(name, present)| present.then_some(name))
     }
-}
-
-fn values(patch: &UserPatch) -> [Option<&String>; 4] {
-    [&patch.first_name, &patch.last_name, &patch.email, &patch.phone_number].map(Option::as_ref)
 }
 
 /// Upserts every patch, in order, as if one at a time. No migration: callers
@@ -95,7 +88,7 @@ pub(crate) fn statement(run: &[&UserPatch]) -> (String, Vec<SqlValue>) {
     for patch in run {
         let first = params.len() + 1;
         params.push(SqlValue::Text(patch.user_id.to_string()));
-        params.extend(values(patch).into_iter().flatten().map(|v| SqlValue::Text(v.clone())));
+        params.extend(patch.fields().into_iter().flatten().map(|v| SqlValue::Text(v.clone())));
         let cells: Vec<String> = (first..first + per_row).map(|n| format!("CAST(${n} AS TEXT)")).collect();
         rows.push(format!("({}, 1)", cells.join(", ")));
     }
@@ -125,7 +118,7 @@ const REVISE: &str = "revision = user_info.revision + 1, \
 pub(crate) fn update_statement(patch: &UserPatch) -> (String, Vec<SqlValue>) {
     let mut params = vec![SqlValue::Text(patch.user_id.to_string())];
     let mut sets = String::new();
-    for (column, value) in FIELDS.into_iter().zip(values(patch)) {
+    for (column, value) in FIELDS.into_iter().zip(patch.fields()) {
         if let Some(value) = value {
             params.push(SqlValue::Text(value.clone()));
             sets.push_str(&format!("{column} = CAST(${} AS TEXT), ", params.len()));

@@ -102,6 +102,61 @@ pub struct PluginCli {
 
     #[command(flatten)]
     pub monitoring: MonitoringFlags,
+
+    #[command(flatten)]
+    pub http_trigger: HttpTriggerFlags,
+}
+
+/// The flags of Spin's own HTTP trigger (Spin 3.6 and 4.0), which `spin up`
+/// may hand this plugin too. It routes a flag to the triggers whose launch
+/// metadata names it, but when it cannot read some trigger's metadata it
+/// gives every flag to every trigger ("allowing all"): Spin's own log lines
+/// under a bare `RUST_LOG=info` land in the stderr it parses as metadata
+/// (docs/spin-plugin.md, "Logging"). Refusing `--listen` then would stop the
+/// whole app; so they are accepted, hidden from help and from our launch
+/// metadata (`crate::plugin`), and ignored with a warning
+/// (`Launch::plugin`). Values are kept as text: they are Spin's to check.
+#[derive(Args, Debug, Clone, Default)]
+pub struct HttpTriggerFlags {
+    #[arg(long = "listen", hide = true)]
+    listen: Option<String>,
+    #[arg(long = "tls-cert", hide = true)]
+    tls_cert: Option<String>,
+    #[arg(long = "tls-key", hide = true)]
+    tls_key: Option<String>,
+    #[arg(long = "http1-max-buf-size", hide = true)]
+    http1_max_buf_size: Option<String>,
+    #[arg(long = "find-free-port", hide = true)]
+    find_free_port: bool,
+    #[arg(long = "format", hide = true)]
+    format: Option<String>,
+    #[arg(long = "max-instance-reuse-count", hide = true)]
+    max_instance_reuse_count: Option<String>,
+    #[arg(long = "max-instance-concurrent-reuse-count", hide = true)]
+    max_instance_concurrent_reuse_count: Option<String>,
+    #[arg(long = "request-timeout", hide = true)]
+    request_timeout: Option<String>,
+    #[arg(long = "idle-instance-timeout", hide = true)]
+    idle_instance_timeout: Option<String>,
+}
+
+impl HttpTriggerFlags {
+    /// The flags given, as typed (`--listen`), for the warning.
+    pub fn given(&self) -> Vec<&'static str> {
+        let options = [
+            ("--listen", self.listen.is_some()),
+            ("--tls-cert", self.tls_cert.is_some()),
+            ("--tls-key", self.tls_key.is_some()),
+            ("--http1-max-buf-size", self.http1_max_buf_size.is_some()),
+            ("--find-free-port", self.find_free_port),
+            ("--format", self.format.is_some()),
+            ("--max-instance-reuse-count", self.max_instance_reuse_count.is_some()),
+            ("--max-instance-concurrent-reuse-count", self.max_instance_concurrent_reuse_count.is_some()),
+            ("--request-timeout", self.request_timeout.is_some()),
+            ("--idle-instance-timeout", self.idle_instance_timeout.is_some()),
+        ];
+        options.into_iter().filter_map(|(flag, given)| given.then_some(flag)).collect()
+    }
 }
 
 /// Run on its own, from a spin.toml: the Kafka trigger and, for local use,

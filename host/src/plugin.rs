@@ -29,6 +29,9 @@ pub fn launch_metadata_json() -> String {
         if matches!(long, "help" | "version") {
             continue; // spin up keeps -h for itself
         }
+        if arg.is_hide_set() {
+            continue; // another trigger's flags, accepted only for Spin's fallback (cli::HttpTriggerFlags)
+        }
         all_flags.push(Flag { long: format!("--{long}"), short: arg.get_short().map(|s| format!("-{s}")) });
         for alias in arg.get_visible_aliases().into_iter().flatten() {
             all_flags.push(Flag { long: format!("--{alias}"), short: None });

@@ -9,7 +9,9 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::json;
 use crate::support::kafka::{brokers, consume_all, create_topic, produce, records_in};
-use crate::support::{eventually, get, post_json, revisions, try_revisions, user_in_db, AppSpec, Host, Protocol, Store};
+use crate::support::{
+    eventually, get, post_json, revisions, try_revisions, user_in_db, AppSpec, Host, Launcher, Protocol, Store,
+};
 
 struct App {
     _dir: tempfile::TempDir,
@@ -79,6 +81,28 @@ fn seed_example_message_updates_what_get_returns_on(store: Store) {
         json!({"user_id": id, "first_name": "John", "last_name": "Doe",
                "email": "john.new@example.com", "phone_number": "0987654321"})
     );
+}
+
+/// A user who runs `RUST_LOG=info spin up --listen …`. Spin 4.0.2 cannot
+/// read the triggers' launch metadata then (its own log lines share the
+/// stderr it parses) and gives every flag to every trigger; the plugin
+/// ignores the HTTP trigger's flags and runs on (`cli::HttpTriggerFlags`).
+/// On the host it is a plain run with RUST_LOG set.
+#[test]
+fn a_bare_rust_log_info_still_runs_both_triggers() {
+    let app = App::new(AppSpec::default());
+    let mut host = Host::start(&app.manifest, &app.state, &["http", "kafka"], &[("RUST_LOG", "info")]);
+    let id = uuid::Uuid::new_v4().to_string();
+    app.send(&[keyed(&id, json!({"user_id": id, "first_name": "Rusty"}))]);
+    eventually("the Kafka record to reach GET /user", Duration::from_secs(60), || {
+        get(&host.base_url, &format!("/user?user_id={id}")).json()["first_name"] == "Rusty"
+    });
+    if let Launcher::Spin(_) = Launcher::current() {
+        // The premise: Spin did fall back. If a later Spin reads the metadata
+        // despite RUST_LOG, this test no longer checks the plugin's part.
+        host.wait_for_output("allowing all", Duration::from_secs(5));
+        host.wait_for_output("ignoring --listen: flags of Spin's HTTP trigger", Duration::from_secs(5));
+    }
 }
 
 #[test]

@@ -363,6 +363,22 @@ fn an_unknown_flag_in_plugin_mode_fails_naming_it() {
     assert!(!app.app_dir.join(".spin").exists(), "nothing should start on a bad flag");
 }
 
+/// When `spin up` cannot read the triggers' launch metadata it gives every
+/// flag to every trigger (`kafka::a_bare_rust_log_info_still_runs_both_triggers`
+/// sees it on real Spin): the HTTP trigger's flags, values and all, are
+/// accepted and ignored with a warning naming them, and the trigger runs.
+#[test]
+fn http_trigger_flags_from_spins_fallback_are_ignored_with_a_warning() {
+    ensure_built();
+    let app = TestApp::new(&KafkaTrigger { topic: shared_topic(), group_id: &unique("g"), dead_letter_topic: None });
+    let args = ["--state-dir", ".spin", "--listen", "127.0.0.1:3000", "--find-free-port", "--request-timeout", "5s"];
+    let mut plugin = Plugin::start(&app.spin_env(Some(""), &[API_TOKEN]), &args);
+    plugin.wait_for("ignoring --listen, --find-free-port, --request-timeout: flags of Spin's HTTP trigger", STARTUP, Stream::Either);
+    plugin.wait_for("Kafka trigger for component", STARTUP, Stream::Either);
+    let status = plugin.terminate(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}\n{}", plugin.output());
+}
+
 // ---------------------------------------------------------------------------
 // 3. State dir resolution, observed where the default database goes.
 

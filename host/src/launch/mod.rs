@@ -35,6 +35,15 @@ pub struct Launch {
 impl Launch {
     /// Plugin mode: the locked app Spin wrote; only Kafka triggers are ours.
     pub fn plugin(locked_url: String, cli: PluginCli) -> Result<Self> {
+        let foreign = cli.http_trigger.given();
+        if !foreign.is_empty() {
+            tracing::warn!(
+                "ignoring {}: flags of Spin's HTTP trigger, which spin up passed to every trigger because it \
+                 could not read the triggers' launch metadata (with RUST_LOG=info, scope it: \
+                 RUST_LOG=trigger_kafka=info; see docs/spin-plugin.md)",
+                foreign.join(", ")
+            );
+        }
         let app = app::locked::load(&locked_url)?;
         Ok(Launch {
             app,

@@ -14,7 +14,8 @@ use std::time::Duration;
 // Building, the broker, names and paths are shared with the other integration tests.
 pub use crate::support::kafka::{brokers, create_topic};
 pub use crate::support::{ensure_built, host_binary as binary, root, unique, wasm};
-use crate::support::{Process, Stream};
+pub use crate::support::Stream;
+use crate::support::Process;
 
 /// A topic shared by the tests that only need the trigger to start.
 pub fn shared_topic() -> &'static str {

@@ -333,8 +333,8 @@ impl Host {
         // would also turn on Spin's own info lines, which the `spin
         // trigger-kafka --launch-metadata-only` child writes to the stderr
         // that `spin up` parses as the plugin's launch metadata: spin then
-        // gives every flag to every trigger and the plugin refuses `--listen`
-        // (docs/spin-plugin.md, "Logging"). Unset, as a user runs it.
+        // gives every flag to every trigger (docs/spin-plugin.md, "Logging";
+        // one test does it on purpose through `env`). Unset, as a user runs it.
         cmd.env_remove("RUST_LOG");
         for (k, v) in env {
             cmd.env(k, v);

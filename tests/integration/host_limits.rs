@@ -76,7 +76,7 @@ fn calls_beyond_the_instance_slots_wait_for_one_instead_of_failing() {
     // 2 slots, 6 calls of 1.5 s at once: three rounds, every call answered.
     // (Without the wait, the pool's 1,000 slots and 1,024 connections let a
     // client get a 500 past 1,000 calls at once; 2 slots show the same.)
-    let (_dir, host) = start("/...", &[("TRIGGER_KAFKA_INSTANCE_SLOTS", "2")]);
+    let (_dir, mut host) = start("/...", &[("TRIGGER_KAFKA_INSTANCE_SLOTS", "2")]);
     let started = Instant::now();
     let calls: Vec<_> = (0..6)
         .map(|_| {
@@ -84,9 +84,10 @@ fn calls_beyond_the_instance_slots_wait_for_one_instead_of_failing() {
             std::thread::spawn(move || get(&base, "/sleep?ms=1500"))
         })
         .collect();
-    for call in calls {
-        let reply = call.join().unwrap();
-        assert_eq!((reply.status, reply.body.as_str()), (200, "slept"));
+    let replies: Vec<(u16, String)> = calls.into_iter().map(|c| c.join().unwrap()).map(|r| (r.status, r.body)).collect();
+    for reply in &replies {
+        // The host's log says why, should one fail.
+        assert_eq!((reply.0, reply.1.as_str()), (200, "slept"), "{replies:?}\n{}", host.drain_output());
     }
     let elapsed = started.elapsed();
     println!("6 calls of 1.5 s through 2 instance slots: {elapsed:?}");

@@ -85,12 +85,22 @@ impl Runtime {
         if !options.disable_pooling {
             // Instances come from pre-reserved slots: instantiation is a few
             // microseconds instead of mmap calls per request.
+            // The semaphore admits `slots` instances; the pool holds more.
+            // wasmtime may give a freed slot back to its pool after our
+            // permit is released (its batched decommit queues: a flush takes
+            // a shard's queue out under the lock and returns the slots after
+            // dropping it, so a concurrent allocation can find neither a free
+            // slot nor a queue to flush). The headroom covers that window, so
+            // an admitted call never fails for want of a slot (seen once as a
+            // 500 under load in host_limits::calls_beyond_the_instance_slots_…).
+            let pooled = slots.saturating_add((slots / 8).max(8));
             let mut pooling = PoolingAllocationConfig::default();
             pooling
-                .total_component_instances(slots)
-                .total_core_instances(slots.saturating_mul(4))
-                .total_memories(slots)
-                .total_tables(slots.saturating_mul(2))
+                .total_component_instances(pooled)
+                .total_core_instances(pooled.saturating_mul(4))
+                .total_memories(pooled)
+                .total_tables(pooled.saturating_mul(2))
+                .total_stacks(pooled.saturating_mul(2))
                 .max_memory_size(256 << 20)
                 // Reset a freed slot with memset rather than madvise: madvise
                 // costs cross-CPU TLB shootdowns and the next instance then
